@@ -1,0 +1,44 @@
+# Set-up and everyday commands. `make run` and `make test` do all the set-up they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := redis-server redis-tools nginx apache2-utils wrk iproute2 iptables
+
+.PHONY: install system-deps run test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages for the measurement harness; installed only when run as root.
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "Debian packages present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "not root: Debian packages$$missing not installed; harness tests will be skipped"; fi
+
+run: install
+	$(BIN)/uksim run scenarios/theory/mm1.toml scenarios/theory/md1.toml \
+	  scenarios/theory/mmc.toml scenarios/theory/tandem5.toml scenarios/theory/closed.toml
+
+test: install system-deps
+	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/pytest benchmarks --benchmark-only --benchmark-columns=min,median,max,rounds -q
+
+lint: install
+	$(BIN)/ruff check sim tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks

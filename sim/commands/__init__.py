@@ -1,0 +1,1 @@
+"""Sub-commands of the ``uksim`` CLI, one module each."""
