@@ -1,0 +1,256 @@
+"""The network paths a server can sit behind: loopback, veth, and bridge plus NAT.
+
+- ``loopback``: server and client on the host, 127.0.0.1 (the bare-metal host path).
+- ``veth``: the server in a network namespace ``uksim-<id>`` joined to the host by a veth
+  pair; host end 198.18.X.1/30, server end 198.18.X.2/30.
+- ``bridge-nat``: the server's namespace hangs off a Linux bridge ``uksim-<id>b``
+  (198.19.X.1/24, server 198.19.X.2/24), and a port is published on a host address
+  198.18.X.1/32 (added to the bridge) by iptables DNAT rules in the nat table's OUTPUT
+  chain (locally generated traffic) and PREROUTING chain, as Docker publishes a port
+  without its user-space proxy.
+
+Every name starts with ``uksim-``, every address comes from 198.18.0.0/15 and is checked
+with :func:`sim.harness.safety.check_bench_address`, and every step is undone through the
+:class:`~sim.harness.cleanup.CleanupStack` (the undo is registered before the step, so an
+interrupt in between still undoes it; undo steps ignore "does not exist").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.errors import ToolError
+from sim.harness import safety, tools
+from sim.harness.cleanup import CleanupStack
+
+PATHS = ("loopback", "veth", "bridge-nat")
+PREFIX = "uksim-"
+
+
+@dataclass
+class Endpoint:
+    """Where a server listens and where the load tool connects, for one path."""
+
+    path: str
+    netns: str | None
+    listen_address: str
+    listen_port: int
+    target_address: str
+    target_port: int
+    details: dict[str, object] = field(default_factory=dict)
+
+    def exec_prefix(self) -> list[str]:
+        """Command prefix that runs a program inside the server's namespace."""
+        if self.netns is None:
+            return []
+        return [tools.require("ip"), "netns", "exec", self.netns]
+
+
+def new_id() -> str:
+    """A fresh 6-hex-digit id; names are ``uksim-<id>`` (at most 15 bytes with suffix)."""
+    return secrets.token_hex(3)
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _used_third_octets() -> set[int]:
+    """Third octets of 198.18.X.* and 198.19.X.* addresses already on this host."""
+    done = tools.run([tools.require("ip"), "-4", "-o", "addr", "show"], check=False)
+    used: set[int] = set()
+    for m in re.finditer(r"inet (198\.1[89])\.(\d+)\.\d+", done.stdout):
+        used.add(int(m.group(2)))
+    return used
+
+
+def _pick_octet() -> int:
+    used = _used_third_octets()
+    free = [x for x in range(1, 255) if x not in used]
+    if not free:
+        raise ToolError("no free 198.18.X.0/24 block left for a harness namespace")
+    return secrets.choice(free)
+
+
+def _ip(*args: str, check: bool = True) -> tools.Completed:
+    return tools.run([tools.require("ip"), *args], check=check)
+
+
+def _iptables(*args: str, check: bool = True) -> tools.Completed:
+    return tools.run([tools.require("iptables"), "-w", "5", *args], check=check)
+
+
+def _own(stack: CleanupStack, address: str) -> None:
+    """Register ``address`` (must lie in 198.18.0.0/15) as harness-owned while it exists."""
+    safety.check_bench_address(address)
+    safety.OWNED_ADDRESSES.add(address)
+    stack.push(f"address {address}", lambda: safety.OWNED_ADDRESSES.discard(address))
+
+
+def _add_netns(stack: CleanupStack, name: str) -> None:
+    stack.push(f"namespace {name}", lambda: _ip("netns", "delete", name, check=False))
+    _ip("netns", "add", name)
+    _ip("-n", name, "link", "set", "lo", "up")
+
+
+def _add_veth(stack: CleanupStack, host_end: str, ns_end: str, netns: str) -> None:
+    stack.push(f"link {host_end}", lambda: _ip("link", "delete", host_end, check=False))
+    _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end, "netns", netns)
+
+
+def setup_loopback(stack: CleanupStack, server_port: int | None = None) -> Endpoint:
+    """The host path: 127.0.0.1 and a free port (nothing to undo)."""
+    port = server_port or free_loopback_port()
+    return Endpoint("loopback", None, "127.0.0.1", port, "127.0.0.1", port)
+
+
+def setup_veth(stack: CleanupStack, server_port: int) -> Endpoint:
+    """A namespace joined to the host by a veth pair; the server listens on 198.18.X.2."""
+    uid = new_id()
+    ns, host_end, ns_end = f"{PREFIX}{uid}", f"{PREFIX}{uid}h", f"{PREFIX}{uid}c"
+    x = _pick_octet()
+    host_ip, server_ip = f"198.18.{x}.1", f"198.18.{x}.2"
+    for a in (host_ip, server_ip):
+        _own(stack, a)
+    _add_netns(stack, ns)
+    _add_veth(stack, host_end, ns_end, ns)
+    _ip("addr", "add", f"{host_ip}/30", "dev", host_end)
+    _ip("link", "set", host_end, "up")
+    _ip("-n", ns, "addr", "add", f"{server_ip}/30", "dev", ns_end)
+    _ip("-n", ns, "link", "set", ns_end, "up")
+    _ip("-n", ns, "route", "add", "default", "via", host_ip)
+    return Endpoint(
+        "veth",
+        ns,
+        server_ip,
+        server_port,
+        server_ip,
+        server_port,
+        {"netns": ns, "links": [host_end, ns_end], "host_address": f"{host_ip}/30",
+         "server_address": f"{server_ip}/30"},
+    )
+
+
+def _nat_rule(published: str, pub_port: int, server: str, port: int, tag: str) -> list[str]:
+    """Match and target of one DNAT rule (without table, command and chain)."""
+    return [
+        "-d", f"{published}/32", "-p", "tcp", "--dport", str(pub_port),
+        "-m", "comment", "--comment", tag,
+        "-j", "DNAT", "--to-destination", f"{server}:{port}",
+    ]
+
+
+def setup_bridge_nat(stack: CleanupStack, server_port: int, published_port: int) -> Endpoint:
+    """A namespace behind a bridge, its port published on 198.18.X.1 by iptables DNAT."""
+    uid = new_id()
+    ns, bridge = f"{PREFIX}{uid}", f"{PREFIX}{uid}b"
+    host_end, ns_end = f"{PREFIX}{uid}h", f"{PREFIX}{uid}c"
+    tag = f"{PREFIX}{uid}"
+    x = _pick_octet()
+    bridge_ip, server_ip, published_ip = f"198.19.{x}.1", f"198.19.{x}.2", f"198.18.{x}.1"
+    for a in (bridge_ip, server_ip, published_ip):
+        _own(stack, a)
+    _add_netns(stack, ns)
+    stack.push(f"bridge {bridge}", lambda: _ip("link", "delete", bridge, check=False))
+    _ip("link", "add", bridge, "type", "bridge")
+    _ip("addr", "add", f"{bridge_ip}/24", "dev", bridge)
+    _ip("addr", "add", f"{published_ip}/32", "dev", bridge)
+    _ip("link", "set", bridge, "up")
+    _add_veth(stack, host_end, ns_end, ns)
+    _ip("link", "set", host_end, "master", bridge)
+    _ip("link", "set", host_end, "up")
+    _ip("-n", ns, "addr", "add", f"{server_ip}/24", "dev", ns_end)
+    _ip("-n", ns, "link", "set", ns_end, "up")
+    _ip("-n", ns, "route", "add", "default", "via", bridge_ip)
+    rules = []
+    spec = _nat_rule(published_ip, published_port, server_ip, server_port, tag)
+    for chain in ("OUTPUT", "PREROUTING"):
+        add = ["-t", "nat", "-A", chain, *spec]
+        delete = ["-t", "nat", "-D", chain, *spec]
+        stack.push(f"iptables rule in nat {chain}", lambda d=delete: _iptables(*d, check=False))
+        _iptables(*add)
+        rules.append(" ".join(add))
+    return Endpoint(
+        "bridge-nat",
+        ns,
+        server_ip,
+        server_port,
+        published_ip,
+        published_port,
+        {"netns": ns, "bridge": bridge, "links": [host_end, ns_end],
+         "bridge_address": f"{bridge_ip}/24", "server_address": f"{server_ip}/24",
+         "published_address": f"{published_ip}/32", "iptables_rules": rules},
+    )
+
+
+def setup(stack: CleanupStack, path: str, server_port: int, published_port: int) -> Endpoint:
+    """Build ``path`` (one of :data:`PATHS`); root is required except for loopback."""
+    if path == "loopback":
+        return setup_loopback(stack)
+    safety.require_root(path)
+    tools.require("ip")
+    if path == "veth":
+        return setup_veth(stack, server_port)
+    if path == "bridge-nat":
+        tools.require("iptables")
+        return setup_bridge_nat(stack, server_port, published_port)
+    raise ToolError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
+
+
+def leftovers() -> dict[str, list[str]]:
+    """Harness-made objects still present: namespaces, links, iptables rules (for tests
+    and ``uksim measure cleanup``)."""
+    found: dict[str, list[str]] = {"netns": [], "links": [], "iptables": []}
+    ns_dir = Path("/run/netns")
+    if ns_dir.is_dir():
+        found["netns"] = sorted(p.name for p in ns_dir.iterdir() if p.name.startswith(PREFIX))
+    if tools.which("ip"):
+        out = _ip("-o", "link", "show", check=False).stdout
+        found["links"] = sorted(
+            {m.group(1) for m in re.finditer(r"^\d+: (uksim-[0-9a-f]+[a-z]?)[@:]", out, re.M)}
+        )
+    if tools.which("iptables-save") and _is_root():
+        out = tools.run([tools.require("iptables-save"), "-t", "nat"], check=False).stdout
+        found["iptables"] = [ln for ln in out.splitlines() if PREFIX in ln]
+    return found
+
+
+def _is_root() -> bool:
+    import os
+
+    return os.geteuid() == 0
+
+
+def remove_leftovers() -> dict[str, list[str]]:
+    """Delete every ``uksim-`` namespace, link and nat rule (after a killed run)."""
+    found = leftovers()
+    for rule in found["iptables"]:
+        args = rule.split()
+        if args and args[0] == "-A":
+            args[0] = "-D"
+            _iptables("-t", "nat", *_unquote(args), check=False)
+    for name in found["netns"]:
+        _ip("netns", "delete", name, check=False)
+    for name in found["links"]:
+        _ip("link", "delete", name, check=False)
+    after = leftovers()
+    if any(after.values()):
+        raise ToolError(f"could not remove every harness object: {after}")
+    return found
+
+
+def _unquote(args: list[str]) -> list[str]:
+    return [a.strip('"') for a in args]
+
+
+def in_bench_range(address: str) -> bool:
+    """True when ``address`` lies in 198.18.0.0/15."""
+    return ipaddress.ip_address(address) in safety.BENCH_NET
