@@ -138,6 +138,7 @@ def host_facts(work_dir: str | None = None) -> dict[str, Any]:
         "cores_usable": len(os.sched_getaffinity(0)),
         "memory_bytes": mem_kb * 1024,
         "python": platform.python_version(),
+        "loadavg_start": loadavg(),
     }
     with contextlib.suppress(OSError, StopIteration):
         facts["os_release"] = next(
@@ -147,6 +148,14 @@ def host_facts(work_dir: str | None = None) -> dict[str, Any]:
         )
     facts["server_dir_filesystem"] = filesystem_of(work_dir or "/tmp")
     return facts
+
+
+def loadavg() -> str:
+    """/proc/loadavg as text: other work on the machine disturbs measurements."""
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return ""
 
 
 def filesystem_of(path: str) -> str:
@@ -234,6 +243,7 @@ class ResultWriter:
         """Mark the measurement complete, interrupted or failed."""
         self.provenance["status"] = status
         self.provenance["finished_utc"] = utc_now()
+        self.provenance["loadavg_end"] = loadavg()
         self.write_provenance()
 
     def write_provenance(self) -> None:

@@ -1,0 +1,39 @@
+"""``python -m sim.harness measure ...``: the harness without the rest of the CLI.
+
+The same ``measure`` command as ``uksim measure``, for a machine that measures but does
+not simulate: it imports nothing of the engine. Errors end as in ``uksim``: one line on
+standard error and exit code 2; an interrupt ends with code 130 after cleanup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sim import __version__
+from sim.errors import UksimError
+from sim.harness import cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (``measure ...``) and run it."""
+    parser = argparse.ArgumentParser(prog="python -m sim.harness",
+                                     description="uksim's measurement harness alone.")
+    parser.add_argument("--version", action="version", version=f"uksim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    cli.register(sub)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UksimError as exc:
+        print(f"uksim: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("uksim: interrupted; finished work was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
