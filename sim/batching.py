@@ -1,0 +1,120 @@
+"""Batching stages: work that is paid once per batch of requests.
+
+Many layers of an I/O path amortise a fixed cost over whatever has accumulated: a Redis
+event-loop iteration serves every ready connection and then fsyncs the append-only file
+once; NAPI polls up to 64 packets per softirq; virtio notification suppression lets the
+host's vhost thread drain a whole ring per kick; a NIC coalesces interrupts.
+
+A batching stage on a context works like this. Items queue while the stage is busy.
+When it is idle and an item is waiting, a batch forms: at once ("until idle", the
+default), or, with a ``window_ns``, when ``max_batch`` items are there or the window
+since the first item has passed (interrupt coalescing). A batch takes at most
+``max_batch`` items and costs ``per_batch`` plus each item's own cost (fixed plus per
+byte), as one task on the context. Optionally the whole batch then waits for one visit
+to a device (``batch_device``), only if it holds an item of the classes in
+``batch_device_when`` (Redis: the AOF fsync, only when a command changed data). Then all
+its items move on together, and the next batch forms from what has arrived meanwhile.
+
+Time is booked per item: its share of the batch's CPU time as CPU, the device visit in
+full as device time, the rest as waiting.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from sim.cpu import Context
+from sim.devices import Device
+from sim.kernel import Kernel
+from sim.requests import Request, advance
+from sim.stages import Accounts, _Part, draw_cost
+
+
+class BatchSegment:
+    def __init__(self, kernel: Kernel, context: Context, index: int, per_batch: Iterator[float],
+                 item: _Part, max_batch: int, window_ns: float, acct: Accounts,
+                 device: Device | None = None, device_classes: frozenset[int] = frozenset()
+                 ) -> None:
+        self.kernel = kernel
+        self.context = context
+        self.index = index
+        self.per_batch = per_batch
+        self.item = [item]
+        self.max_batch = max_batch
+        self.window_ns = window_ns
+        self.acct = acct
+        self.device = device
+        self.device_classes = device_classes
+        self.inv_speed = 1.0 / context.speed
+        self.waiting: deque[Request] = deque()
+        self.busy = False
+        self.armed = 0  # version of the pending window timer, 0 when none
+        self._version = 0
+        self.batches = 0
+        self.items = 0
+
+    def enter(self, req: Request) -> None:
+        req.t_seg = self.kernel.env._now
+        self.waiting.append(req)
+        if not self.busy:
+            self._form()
+
+    def _form(self) -> None:
+        """Start a batch now, or arm the window timer if one is configured."""
+        if self.window_ns > 0 and len(self.waiting) < self.max_batch:
+            if not self.armed:
+                self._version += 1
+                self.armed = self._version
+                self.kernel.call_in(self.window_ns, self._window_over, self._version)
+            return
+        self._start()
+
+    def _window_over(self, event: Any) -> None:
+        if event._value == self.armed and not self.busy:
+            self._start()
+
+    def _start(self) -> None:
+        self.armed = 0
+        w = self.waiting
+        n = min(len(w), self.max_batch)
+        batch = [w.popleft() for _ in range(n)]
+        acct = self.acct
+        cost = next(self.per_batch)
+        share = cost * self.inv_speed / n
+        for req in batch:
+            cost_i = draw_cost(self.item, req, acct.cpu, self.inv_speed)
+            acct.cpu[self.index] += share
+            req.work = cost_i * self.inv_speed + share
+            cost += cost_i
+        acct.visits[self.index] += n
+        self.busy = True
+        self.batches += 1
+        self.items += n
+        self.context.submit(cost, self._cpu_done, batch)
+
+    def _cpu_done(self, event: Any) -> None:
+        batch: list[Request] = event._value
+        dev = self.device
+        if dev is not None and any(r.cls in self.device_classes for r in batch):
+            s = dev.service_time(0.0)
+            visit = s + dev.submit(s, self._release, batch)  # service plus the device's queue
+            acct = self.acct
+            for req in batch:
+                acct.device[self.index] += visit
+                req.work += visit  # so that _release books only the rest as waiting
+            return
+        self._release(event)
+
+    def _release(self, event: Any) -> None:
+        batch: list[Request] = event._value
+        now = self.kernel.env._now
+        acct = self.acct
+        for req in batch:
+            acct.wait[self.index] += (now - req.t_seg) - req.work
+        self.busy = False
+        for req in batch:
+            advance(req)
+        if self.waiting and not self.busy:
+            self._form()

@@ -1,0 +1,109 @@
+"""``uksim run SCENARIO...``: run scenarios and print (and optionally save) the results.
+
+Prints one table row per scenario point: throughput and latency with their 95%
+intervals, the replications it took and the status (``ok``; ``imprecise`` when the cap on
+replications came before the precision target; ``saturated``). ``--json OUT`` writes
+``{"results": [row, ...], ...}``, each row holding the fully resolved scenario; the file
+is rewritten after every finished point, so an interrupted sweep keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sim.runner import RunOptions, document, run_points
+from sim.scenario import load_scenario
+from sim.textable import fmt_estimate, render
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run scenario files and print throughput and latency",
+                       description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario TOML file(s)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--reps", type=_positive_int, default=None,
+                   help="exactly this many replications (turns run-length control off)")
+    p.add_argument("--workers", type=_nonneg_int, default=None,
+                   help="parallel processes (default: run.workers; 0 = one per core)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key, e.g. workload.rate=0.5 (repeatable)")
+    p.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT",
+                   help="write results and resolved scenarios as JSON")
+    p.set_defaults(handler=main)
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError("must be at least 2 (an interval needs two)")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    v = int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return v
+
+
+def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1, allow_nan=False, default=_jsonable)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _jsonable(x: Any) -> Any:
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    raise TypeError(type(x).__name__)
+
+
+HEADERS = ["scenario", "point", "throughput req/s", "mean ms", "p50 ms", "p99 ms", "max ms",
+           "reps", "status"]
+
+
+def table_row(row: dict[str, Any]) -> list[str]:
+    lat = row["latency_ms"]
+    point = ",".join(f"{k.split('.')[-1]}={v}" for k, v in row["sweep"].items()) or "-"
+    return [row["scenario"], point, fmt_estimate(row["throughput_rps"]),
+            fmt_estimate(lat["mean"]), fmt_estimate(lat["p50"]), fmt_estimate(lat["p99"]),
+            fmt_estimate(lat["max"]).split(" ")[0], str(row["replications"]), row["status"]]
+
+
+def main(args: argparse.Namespace) -> int:
+    points = []
+    for path in args.scenarios:
+        points.extend(load_scenario(path, args.overrides))  # all checked before any runs
+    opts = RunOptions(seed=args.seed, reps=args.reps, workers=args.workers)
+    rows: list[dict[str, Any]] = []
+    command = ["uksim", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else ["uksim", "run"]
+
+    def on_row(row: dict[str, Any]) -> None:
+        rows.append(row)
+        print(f"  finished {row['scenario']} {row['sweep'] or ''} in {row['wall_seconds']:.1f} s",
+              file=sys.stderr, flush=True)
+        if args.json_out:
+            write_json_atomic(args.json_out, document(rows, opts, command))
+
+    try:
+        run_points(points, opts, on_row)
+    finally:
+        if rows:
+            print(render(HEADERS, [table_row(r) for r in rows]))
+            for r in rows:
+                if r["status"] == "saturated" and "saturated_by" in r:
+                    worst = ", ".join(f"{k} at {u:.0%}" for k, u in r["saturated_by"].items())
+                    print(f"{r['scenario']}: saturated before running: offered load {worst}; "
+                          "lower the arrival rate or add capacity")
+            if args.json_out:
+                print(f"wrote {args.json_out}", file=sys.stderr)
+    return 0

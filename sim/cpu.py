@@ -1,0 +1,239 @@
+"""CPU cores, execution contexts and how contexts share cores.
+
+An *execution context* is something that runs code: an application's event loop, a
+pool of worker threads, a vCPU thread, a host kernel thread such as vhost-net. It has
+``threads`` (how many pieces of work it can run at once) and may run on a set of cores.
+Contexts that can run on a common core form one *scheduling domain*; each domain has a
+policy:
+
+* run-to-completion (``cooperative``, or any domain where the threads never outnumber
+  the cores, so nobody ever waits for a core): a task starts when its context has a free
+  thread and the domain a free core, and runs uninterrupted. The departure time is known
+  at submission (the Lindley recursion), so a task costs exactly one event.
+* ``preemptive`` with more threads than cores: the runnable threads share the cores
+  equally (egalitarian processor sharing, each thread at most one core); an event is
+  scheduled for the next completion and moved when the number of runnable threads changes.
+  This is the fluid limit of a time-slicing scheduler such as Linux's CFS.
+
+Work is given in nanoseconds at speed 1.0; a core of speed ``s`` does it in ``work / s``.
+Within a domain, pinning of a context to a subset of its cores is not modelled (the domain
+acts as one pool), an approximation that is exact for one-core domains.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from heapq import heappop, heappush, heapreplace
+from itertools import count
+from typing import Any
+
+from sim.kernel import Kernel, _Wake
+
+Callback = Callable[[Any], None]
+
+COOPERATIVE = "cooperative"
+PREEMPTIVE = "preemptive"
+POLICIES = (PREEMPTIVE, COOPERATIVE)
+
+
+@dataclass
+class Core:
+    """One CPU core: ``speed`` is relative (1.0 = the unit the costs are given in)."""
+
+    index: int
+    speed: float = 1.0
+    scheduling: str = PREEMPTIVE
+
+
+class Context:
+    """An execution context: ``threads`` units of concurrency on a set of cores."""
+
+    def __init__(self, name: str, threads: int, cores: tuple[int, ...]) -> None:
+        self.name = name
+        self.threads = threads
+        self.cores = cores
+        self.domain: Domain | None = None
+        self.busy_ns = 0.0  # CPU time consumed (all threads), since the last reset
+        self.tasks = 0
+        # run-to-completion state: when each thread is next free
+        self._free: list[float] = [0.0] * threads
+        # preemptive state
+        self._queue: deque = deque()
+        self._running = 0
+
+    def submit(self, work_ns: float, callback: Callback, payload: Any) -> None:
+        """Run ``work_ns`` of work on this context, then call ``callback(event)``."""
+        self.domain.submit(self, work_ns, callback, payload)  # type: ignore[union-attr]
+
+    @property
+    def speed(self) -> float:
+        return self.domain.speed  # type: ignore[union-attr]
+
+    def reset_counters(self) -> None:
+        self.busy_ns = 0.0
+        self.tasks = 0
+
+
+class Domain:
+    """Cores shared by a set of contexts, with one scheduling policy."""
+
+    speed: float
+
+    def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
+        raise NotImplementedError
+
+
+class RunToCompletion(Domain):
+    """FIFO per context, no preemption: departures computed at submission."""
+
+    def __init__(self, kernel: Kernel, cores: list[Core], contexts: list[Context]) -> None:
+        self.kernel = kernel
+        self.speed = cores[0].speed
+        self.cores_free = [0.0] * len(cores)
+        self.contexts = contexts
+        threads = sum(c.threads for c in contexts)
+        # if no thread ever waits for a core, the core heap need not be consulted
+        self.core_bound = threads > len(cores)
+
+    def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
+        k = self.kernel
+        now = k.env._now
+        t = work_ns / self.speed
+        free = ctx._free
+        start = free[0]
+        if self.core_bound:
+            cf = self.cores_free
+            if cf[0] > start:
+                start = cf[0]
+            if now > start:
+                start = now
+            heapreplace(cf, start + t)
+        elif now > start:
+            start = now
+        end = start + t
+        if len(free) == 1:
+            free[0] = end
+        else:
+            heapreplace(free, end)
+        ctx.busy_ns += t
+        ctx.tasks += 1
+        k.call_at(end, callback, payload)
+
+
+class _Task:
+    __slots__ = ("callback", "ctx", "payload", "work")
+
+    def __init__(self, ctx: Context, work: float, callback: Callback, payload: Any) -> None:
+        self.ctx = ctx
+        self.work = work
+        self.callback = callback
+        self.payload = payload
+
+
+class ProcessorSharing(Domain):
+    """Runnable threads share ``m`` cores equally, each at most one core's speed."""
+
+    def __init__(self, kernel: Kernel, cores: list[Core], contexts: list[Context]) -> None:
+        self.kernel = kernel
+        self.speed = cores[0].speed
+        self.m = len(cores)
+        self.contexts = contexts
+        self.virtual = 0.0  # work served so far to each thread that has run all along
+        self.t_last = 0.0
+        self.running = 0
+        self.heap: list[tuple[float, int, _Task]] = []
+        self.seq = count()
+        self.version = 0
+
+    def _rate(self) -> float:
+        n = self.running
+        return self.speed if n <= self.m else self.speed * self.m / n
+
+    def _advance(self) -> None:
+        now = self.kernel.env._now
+        if self.running:
+            self.virtual += self._rate() * (now - self.t_last)
+        self.t_last = now
+
+    def _start(self, task: _Task) -> None:
+        task.ctx._running += 1
+        self.running += 1
+        heappush(self.heap, (self.virtual + task.work, next(self.seq), task))
+
+    def _reschedule(self) -> None:
+        self.version += 1
+        if self.heap:
+            delay = (self.heap[0][0] - self.virtual) / self._rate()
+            self.kernel.call_in(delay if delay > 0 else 0.0, self._complete, self.version)
+
+    def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
+        self._advance()
+        ctx.busy_ns += work_ns / self.speed
+        ctx.tasks += 1
+        task = _Task(ctx, work_ns, callback, payload)
+        if ctx._running < ctx.threads:
+            self._start(task)
+            self._reschedule()
+        else:
+            ctx._queue.append(task)
+
+    def _complete(self, event: Any) -> None:
+        if event._value != self.version:
+            return  # superseded by a later change in the number of runnable threads
+        self._advance()
+        done: list[_Task] = []
+        heap = self.heap
+        limit = self.virtual + 1e-9 * max(1.0, abs(self.virtual))
+        while heap and heap[0][0] <= limit:
+            task = heappop(heap)[2]
+            done.append(task)
+            ctx = task.ctx
+            ctx._running -= 1
+            self.running -= 1
+        for task in done:
+            q = task.ctx._queue
+            if q:
+                self._start(q.popleft())
+        self._reschedule()
+        for task in done:
+            task.callback(_Wake(task.callback, task.payload))
+
+
+def build_domains(kernel: Kernel, cores: list[Core], contexts: list[Context]) -> list[Domain]:
+    """Group contexts that share cores into domains and give each its scheduler.
+
+    Raises ``ValueError`` for mixed policies or speeds inside one domain (the loader turns
+    it into a message naming the file and key).
+    """
+    import networkx as nx
+
+    g = nx.Graph()
+    for ctx in contexts:
+        g.add_node(("ctx", ctx.name), obj=ctx)
+        for c in ctx.cores:
+            g.add_edge(("ctx", ctx.name), ("core", c))
+    domains: list[Domain] = []
+    for comp in nx.connected_components(g):
+        dom_ctx = [g.nodes[n]["obj"] for n in comp if n[0] == "ctx"]
+        dom_cores = [cores[n[1]] for n in sorted(comp) if n[0] == "core"]
+        if not dom_ctx:
+            continue
+        policies = {c.scheduling for c in dom_cores}
+        speeds = {c.speed for c in dom_cores}
+        names = ", ".join(sorted(c.name for c in dom_ctx))
+        if len(policies) > 1:
+            raise ValueError(f"contexts {names} share cores with different scheduling policies")
+        if len(speeds) > 1:
+            raise ValueError(f"contexts {names} share cores of different speeds")
+        threads = sum(c.threads for c in dom_ctx)
+        policy = policies.pop()
+        if policy == COOPERATIVE or threads <= len(dom_cores):
+            dom: Domain = RunToCompletion(kernel, dom_cores, dom_ctx)
+        else:
+            dom = ProcessorSharing(kernel, dom_cores, dom_ctx)
+        for c in dom_ctx:
+            c.domain = dom
+        domains.append(dom)
+    return domains

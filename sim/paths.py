@@ -1,0 +1,125 @@
+"""The path a request and its reply follow, as a graph, and its compilation to segments.
+
+A path is a ``networkx.MultiDiGraph`` over stage names plus the two ends ``client.send``
+and ``client.receive``. Each request class (command) follows its own route: edge
+``(u, v)`` with key ``(class, hop)`` says the class's ``hop``-th step goes from ``u`` to
+``v``. A stage may be crossed more than once on a route (a layer crossed by the request
+and again by the reply). The graph can be drawn and queried (which stages does SET cross
+that GET does not?); :func:`route_of` reads one class's route back in order.
+
+:func:`compile_route` turns a route into runtime segments and coalesces: consecutive
+``cpu`` stages on the same context become one segment, consecutive ``delay`` stages one
+timer. Batching stages are shared by every route that crosses them (they hold a queue).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+
+from sim.batching import BatchSegment
+from sim.cpu import Context
+from sim.devices import Device, DeviceSegment
+from sim.kernel import Kernel
+from sim.stages import Accounts, CpuSegment, DelaySegment, Sink, StageSpec, _Part
+
+SEND = "client.send"
+RECEIVE = "client.receive"
+
+
+def build_path(routes: Mapping[str, Sequence[str]]) -> nx.MultiDiGraph:
+    """The path graph from each class's ordered list of stage names."""
+    g = nx.MultiDiGraph()
+    g.add_node(SEND)
+    g.add_node(RECEIVE)
+    for cls, stages in routes.items():
+        hops = [SEND, *stages, RECEIVE]
+        for i, (u, v) in enumerate(itertools.pairwise(hops)):
+            g.add_edge(u, v, key=(cls, i), cls=cls, hop=i)
+    return g
+
+
+def route_of(path: nx.MultiDiGraph, cls: str) -> list[str]:
+    """The stages class ``cls`` crosses, in order (without the two ends)."""
+    steps = sorted(
+        (d["hop"], u, v) for u, v, d in path.edges(data=True) if d["cls"] == cls
+    )
+    if not steps:
+        raise KeyError(cls)
+    return [v for _, _, v in steps[:-1]]
+
+
+def classes_of(path: nx.MultiDiGraph) -> list[str]:
+    return sorted({d["cls"] for _, _, d in path.edges(data=True)})
+
+
+class Segmenter:
+    """Builds segments for routes, sharing what must be shared (batching stages)."""
+
+    def __init__(self, kernel: Kernel, stages: Mapping[str, StageSpec],
+                 contexts: Mapping[str, Context], devices: Mapping[str, Device],
+                 acct: Accounts, draws: Callable[[str, Any], Any],
+                 class_index: Mapping[str, int]) -> None:
+        self.kernel = kernel
+        self.stages = stages
+        self.contexts = contexts
+        self.devices = devices
+        self.acct = acct
+        self.draws = draws  # (stage name, distribution) -> iterator of draws
+        self.class_index = class_index
+        self._batches: dict[str, BatchSegment] = {}
+
+    def _part(self, spec: StageSpec) -> _Part:
+        return _Part(self.draws(spec.name, spec.cost.fixed), spec.cost.per_byte_ns,
+                     spec.cost.size, self.acct.index[spec.name])
+
+    def _batch(self, spec: StageSpec) -> BatchSegment:
+        seg = self._batches.get(spec.name)
+        if seg is None:
+            dev = self.devices[spec.batch_device] if spec.batch_device else None
+            seg = BatchSegment(
+                self.kernel, self.contexts[spec.context], self.acct.index[spec.name],  # type: ignore[index]
+                self.draws(spec.name + ".per_batch", spec.per_batch), self._part(spec),
+                spec.max_batch, spec.window_ns, self.acct, dev,
+                frozenset(self.class_index[c] for c in spec.batch_device_when
+                          if c in self.class_index),
+            )
+            self._batches[spec.name] = seg
+        return seg
+
+    def compile_route(self, names: Sequence[str], sink: Sink) -> list[Any]:
+        segments: list[Any] = []
+        run: list[StageSpec] = []
+
+        def close_run() -> None:
+            if not run:
+                return
+            parts = [self._part(s) for s in run]
+            if run[0].kind == "cpu":
+                segments.append(CpuSegment(self.kernel, self.contexts[run[0].context],  # type: ignore[index]
+                                           parts, self.acct))
+            else:
+                segments.append(DelaySegment(self.kernel, parts, self.acct))
+            run.clear()
+
+        for name in names:
+            spec = self.stages[name]
+            if spec.kind in ("cpu", "delay"):
+                if run and (run[0].kind != spec.kind or run[0].context != spec.context):
+                    close_run()
+                run.append(spec)
+                continue
+            close_run()
+            if spec.kind == "batch":
+                segments.append(self._batch(spec))
+            elif spec.kind == "device":
+                segments.append(DeviceSegment(self.devices[spec.device], spec.cost.size,  # type: ignore[index]
+                                              self.acct.index[spec.name], self.acct))
+            else:  # pragma: no cover - the loader rejects other kinds
+                raise AssertionError(spec.kind)
+        close_run()
+        segments.append(sink)
+        return segments

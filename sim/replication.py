@@ -1,0 +1,130 @@
+"""One replication: assemble a model's parts on a fresh kernel, run it, summarise it.
+
+Assembly has explicit phases: build (cores, contexts and their scheduling domains,
+devices), connect (compile each class's route into segments, attach the workload and the
+recorder), run (until the recorder has its count, or saturation), collect (a picklable
+:class:`RepResult`). Every random stream is named after the component that draws from it,
+so the numbers a component sees depend on (seed, replication, its name) alone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.cpu import Context, Core, build_domains
+from sim.devices import Device
+from sim.kernel import Kernel
+from sim.paths import Segmenter, build_path, route_of
+from sim.randomness import Distribution, stream
+from sim.scenario import Model
+from sim.stages import Accounts, Sink
+from sim.stats.recorder import Recorder
+from sim.workload import ClosedSource, OpenSource, class_picker
+
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+
+
+@dataclass
+class RepResult:
+    rep: int
+    completed: int
+    window_ns: float
+    throughput_per_ns: float
+    mean_ns: float
+    quantiles_ns: dict[str, float]
+    max_ns: float
+    histogram_counts: np.ndarray
+    hist_total_ns: float
+    hist_min_ns: float
+    mean_in_system: float
+    saturated: bool
+    events: int
+    wall_seconds: float
+    stage_ns: dict[str, np.ndarray] = field(default_factory=dict)
+    utilisation: dict[str, float] = field(default_factory=dict)
+    batch_throughput: Any = None
+    batch_mean: Any = None
+
+
+class Assembly:
+    """The runtime objects of one replication (exposed for tests and ``explain``)."""
+
+    def __init__(self, model: Model, seed: int, rep: int) -> None:
+        self.model = model
+        self.seed, self.rep = seed, rep
+        self.kernel = k = Kernel()
+        # build
+        cores = [Core(i, model.speed, model.scheduling) for i in range(model.cores)]
+        self.contexts = {n: Context(n, th, cs) for n, (th, cs) in model.contexts.items()}
+        build_domains(k, cores, list(self.contexts.values()))
+        self.devices = {n: Device(k, spec, self.draws(f"device.{n}", spec.service))
+                        for n, spec in model.devices.items()}
+        self.acct = Accounts(model.stage_order)
+        self.path = build_path(model.routes)
+        # connect
+        self.recorder = Recorder(k, model.warmup, model.requests, self._open_window,
+                                 model.max_in_system)
+        classes = model.classes
+        index = {c.name: i for i, c in enumerate(classes)}
+        segmenter = Segmenter(k, model.stages, self.contexts, self.devices, self.acct,
+                              self.draws, index)
+        picker = class_picker(classes, stream(seed, rep, "workload.classes"))
+        if model.kind == "open":
+            src = OpenSource(k, classes, picker, [], self.recorder,
+                             self.draws("workload.arrivals", model.interarrival))
+        else:
+            think = None if model.think.is_zero else self.draws("workload.think", model.think)
+            src = ClosedSource(k, classes, picker, [], self.recorder, model.clients,
+                               model.pipeline, think)
+        sink = Sink(src.done)
+        src.routes = [segmenter.compile_route(route_of(self.path, c.name), sink) for c in classes]
+        self.source = src
+
+    def draws(self, name: str, dist: Distribution | None) -> Any:
+        """Endless draws of ``dist`` from the stream named ``name``."""
+        assert dist is not None
+        return dist.iterator(stream(self.seed, self.rep, name))
+
+    def _open_window(self) -> None:
+        for c in self.contexts.values():
+            c.reset_counters()
+        for d in self.devices.values():
+            d.reset_counters()
+        self.acct.reset()
+
+    def run(self) -> None:
+        self.source.start()
+        self.kernel.run()
+
+
+def run_replication(model: Model, seed: int, rep: int) -> RepResult:
+    t0 = time.perf_counter()
+    a = Assembly(model, seed, rep)
+    a.run()
+    wall = time.perf_counter() - t0
+    rec = a.recorder
+    h = rec.histogram
+    window = rec.window_ns
+    thr = rec.measured / window if window > 0 else math.nan
+    util = {f"context.{n}": c.busy_ns / (window * c.threads) if window > 0 else math.nan
+            for n, c in a.contexts.items()}
+    util.update({f"device.{n}": d.busy_ns / (window * d.spec.servers) if window > 0 else math.nan
+                 for n, d in a.devices.items()})
+    n = max(rec.measured, 1)
+    stage_ns = {k: v / n for k, v in a.acct.as_arrays().items()}
+    return RepResult(
+        rep=rep, completed=rec.measured, window_ns=window, throughput_per_ns=thr,
+        mean_ns=h.mean, quantiles_ns={k: h.quantile(q) for k, q in QUANTILES.items()},
+        max_ns=h.max if h.n else math.nan, histogram_counts=h.counts.copy(),
+        hist_total_ns=h.total, hist_min_ns=h.min,
+        mean_in_system=rec.area / window if window > 0 else math.nan,
+        saturated=rec.saturated, events=a.kernel.scheduled, wall_seconds=wall,
+        stage_ns=stage_ns, utilisation=util,
+        batch_throughput=rec.batches.throughput(thr) if not rec.saturated else None,
+        batch_mean=rec.batches.mean_latency(h.mean) if not rec.saturated else None,
+    )

@@ -1,0 +1,40 @@
+"""Requests: what crosses an I/O path.
+
+A request carries its class (a command such as ``GET``, or ``request`` when there is one
+class), the bytes it carries each way, the time it was sent (``t0``, ns) and where it is
+on its route. The route is the compiled list of segments for its class; the last
+segment is the sink that records the request's latency and tells its source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Request:
+    __slots__ = ("client", "cls", "flags", "pos", "reply_bytes", "request_bytes", "route",
+                 "t0", "t_seg", "work")
+
+    def __init__(self, cls: int, request_bytes: float, reply_bytes: float, t0: float,
+                 route: list[Any], client: int = -1, flags: int = 0) -> None:
+        self.cls = cls
+        self.request_bytes = request_bytes
+        self.reply_bytes = reply_bytes
+        self.t0 = t0
+        self.route = route
+        self.pos = 0
+        self.client = client
+        self.flags = flags
+        self.t_seg = 0.0
+        self.work = 0.0
+
+    def start(self) -> None:
+        """Enter the first segment of the route."""
+        self.pos = 0
+        self.route[0].enter(self)
+
+
+def advance(req: Request) -> None:
+    """Move ``req`` into the next segment of its route."""
+    req.pos += 1
+    req.route[req.pos].enter(req)

@@ -1,0 +1,174 @@
+"""The runner: replications, run-length control, parallel processes, one row per point.
+
+For each scenario point it runs replications (independent random streams, seeded by
+``(seed, replication, component)``) until the 95% confidence intervals of throughput and
+mean latency are within ``run.precision`` of their values, doubling the number of
+replications up to ``run.max_reps``. Replications run in a process pool; results are
+combined in replication order, so the numbers do not depend on how many processes ran
+them. An open workload whose offered load reaches a resource's capacity is reported as
+saturated without running; one that overflows at run time (``run.max_in_system``) too.
+
+Every estimate is a value with a 95% interval: the mean over replications and Student's t
+(for ``max``: the largest value seen, with the range of the replications' maxima).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sim import __version__
+from sim.offered_load import saturated as saturated_resources
+from sim.offered_load import utilisation as offered_utilisation
+from sim.replication import QUANTILES, RepResult, run_replication
+from sim.scenario import Model, to_model
+from sim.stats.estimators import Estimate, t_interval
+
+NS_PER_MS = 1e6
+NS_PER_S = 1e9
+
+
+@dataclass
+class RunOptions:
+    seed: int = 1
+    reps: int | None = None  # overrides run.reps (and fixes the count: no run-length control)
+    workers: int | None = None
+
+
+def _pool_size(requested: int, jobs: int) -> int:
+    n = requested or (os.cpu_count() or 1)
+    return max(1, min(n, jobs))
+
+
+def run_reps(model: Model, seed: int, reps: Iterable[int], workers: int,
+             pool: ProcessPoolExecutor | None) -> list[RepResult]:
+    reps = list(reps)
+    if pool is None or len(reps) == 1:
+        return [run_replication(model, seed, r) for r in reps]
+    return list(pool.map(run_replication, [model] * len(reps), [seed] * len(reps), reps))
+
+
+def run_point(resolved: dict[str, Any], opts: RunOptions,
+              pool: ProcessPoolExecutor | None = None) -> dict[str, Any]:
+    """Run one resolved scenario point to the precision it asks for; return its row."""
+    t0 = time.perf_counter()
+    model = to_model(resolved)
+    run = resolved["run"]
+    full = saturated_resources(model)
+    if full:
+        return _saturated_row(resolved, model, full, time.perf_counter() - t0)
+    fixed = opts.reps is not None
+    reps = opts.reps if fixed else run["reps"]
+    max_reps = reps if fixed else run["max_reps"]
+    results = run_reps(model, opts.seed, range(reps), 0, pool)
+    while not fixed and not any(r.saturated for r in results):
+        if _precise(results, run["precision"]) or len(results) >= max_reps:
+            break
+        more = min(len(results), max_reps - len(results))
+        results += run_reps(model, opts.seed, range(len(results), len(results) + more), 0, pool)
+    return _row(resolved, model, results, run["precision"], time.perf_counter() - t0)
+
+
+def _precise(results: list[RepResult], precision: float) -> bool:
+    thr = t_interval([r.throughput_per_ns for r in results])
+    mean = t_interval([r.mean_ns for r in results])
+    return thr.relative_half_width <= precision and mean.relative_half_width <= precision
+
+
+def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], precision: float,
+         wall: float) -> dict[str, Any]:
+    sat = any(r.saturated for r in results)
+    thr = t_interval([r.throughput_per_ns for r in results]).scaled(NS_PER_S)
+    lat: dict[str, Estimate] = {"mean": t_interval([r.mean_ns for r in results])}
+    for k in QUANTILES:
+        lat[k] = t_interval([r.quantiles_ns[k] for r in results])
+    maxes = [r.max_ns for r in results]
+    lat["max"] = Estimate(max(maxes), min(maxes), max(maxes))
+    in_sys = t_interval([r.mean_in_system for r in results])
+    mean_lat = lat["mean"].value
+    completed = sum(r.completed for r in results)
+    events = sum(r.events for r in results)
+    precise = _precise(results, precision) if len(results) > 1 else False
+    status = "saturated" if sat else ("ok" if precise else "imprecise")
+    util = {k: t_interval([r.utilisation[k] for r in results]).as_dict(4)
+            for k in results[0].utilisation}
+    stages = {}
+    for i, name in enumerate(model.stage_order):
+        stages[name] = {
+            k.replace("_ns", "_ms"): _mean([r.stage_ns[k][i] for r in results])
+            / (NS_PER_MS if k.endswith("_ns") else 1.0)
+            for k in ("cpu_ns", "wait_ns", "device_ns", "visits")
+        }
+    return {
+        "scenario": model.name,
+        "sweep": resolved.get("sweep_point", {}),
+        "status": status,
+        "throughput_rps": thr.as_dict(),
+        "latency_ms": {k: e.scaled(1 / NS_PER_MS).as_dict() for k, e in lat.items()},
+        "mean_in_system": in_sys.as_dict(),
+        "littles_law": {"mean_in_system": in_sys.value,
+                        "throughput_x_latency": thr.value / NS_PER_S * mean_lat},
+        "utilisation": util,
+        "stages_ms_per_request": stages,
+        "completed_requests": completed,
+        "replications": len(results),
+        "precision_target": precision,
+        "events": events,
+        "events_per_request": events / max(completed, 1),
+        "wall_seconds": round(wall, 4),
+        "resolved_scenario": resolved,
+    }
+
+
+def _mean(xs: list[float]) -> float:
+    xs = [x for x in xs if not math.isnan(x)]
+    return sum(xs) / len(xs) if xs else math.nan
+
+
+def _saturated_row(resolved: dict[str, Any], model: Model, full: list[tuple[str, float]],
+                   wall: float) -> dict[str, Any]:
+    nan = {"value": None, "ci95": [None, None]}
+    return {
+        "scenario": model.name,
+        "sweep": resolved.get("sweep_point", {}),
+        "status": "saturated",
+        "saturated_by": {k: round(u, 4) for k, u in full},
+        "offered_utilisation": {k: round(u, 4) for k, u in offered_utilisation(model).items()},
+        "throughput_rps": nan,
+        "latency_ms": {k: nan for k in ("mean", *QUANTILES, "max")},
+        "completed_requests": 0,
+        "replications": 0,
+        "wall_seconds": round(wall, 4),
+        "resolved_scenario": resolved,
+    }
+
+
+def run_points(points: list[dict[str, Any]], opts: RunOptions,
+               on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run scenario points in order; ``on_row`` sees each row as soon as it is finished."""
+    rows: list[dict[str, Any]] = []
+    max_jobs = max((opts.reps or p["run"]["max_reps"]) for p in points)
+    requested = opts.workers if opts.workers is not None else points[0]["run"]["workers"]
+    size = _pool_size(requested, max_jobs)
+    pool = ProcessPoolExecutor(size, mp_context=mp.get_context("fork")) if size > 1 else None
+    try:
+        for p in points:
+            row = run_point(p, opts, pool)
+            rows.append(row)
+            if on_row:
+                on_row(row)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return rows
+
+
+def document(rows: list[dict[str, Any]], opts: RunOptions, command: list[str]) -> dict[str, Any]:
+    """The JSON document ``--json`` writes."""
+    return {"uksim_version": __version__, "seed": opts.seed, "command": command, "results": rows}

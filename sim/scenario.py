@@ -1,0 +1,392 @@
+"""Scenario files: a host, execution contexts, devices, stages, a path and a workload.
+
+A scenario is a TOML file. Every time in it is in the unit its ``[scenario] time_unit``
+names (``ns``, ``us``, ``ms`` or ``s``); rates are per that unit; per-byte costs are that
+unit per byte. :func:`load_scenario` reads it, applies ``--set key=value`` overrides,
+checks every key (unknown keys are errors), fills every default, and returns the
+*resolved* scenario (a plain dict, in the file's units, written beside results so a run
+can be repeated) and :func:`to_model` converts that to the engine's :class:`Model`
+(nanoseconds). Every mistake raises :class:`~sim.errors.ConfigError` naming the file
+and the dotted key.
+
+Sections (see :data:`SECTIONS` for every parameter, its unit and default)::
+
+    [scenario]        name, description, time_unit
+    [host]            cores, speed, scheduling
+    [contexts.NAME]   threads, cores
+    [devices.NAME]    service, per_byte, servers
+    [stages.NAME]     kind = cpu | delay | device | batch, and the kind's parameters
+    [path]            route = [...] for every class, or [path.routes] CLASS = [...]
+    [workload]        kind = open | closed, arrivals or clients/pipeline/think, requests,
+                      warmup, [[workload.classes]]
+    [run]             reps, precision, max_reps, workers, max_in_system
+    [sweep]           "dotted.key" = [values, ...]  (one row per combination)
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.cpu import POLICIES
+from sim.devices import DeviceSpec
+from sim.errors import ConfigError
+from sim.randomness import Distribution, parse_distribution
+from sim.schema import Param, Section
+from sim.stages import SIZES, STAGE_KINDS, Cost, StageSpec
+from sim.workload import RequestClass
+
+UNITS_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+SCENARIO = Section("scenario", [
+    Param("name", "str", description="short name of the experiment"),
+    Param("description", "str", "", description="what it shows"),
+    Param("time_unit", "choice", "ns", choices=tuple(UNITS_NS),
+          description="unit of every time value in this file"),
+])
+HOST = Section("host", [
+    Param("name", "str", "host", description="name of the machine"),
+    Param("cores", "int", 1, "cores", "CPU cores", minimum=1),
+    Param("speed", "float", 1.0, "x", "relative speed of each core (work per time unit)",
+          minimum=0, exclusive_minimum=True),
+    Param("scheduling", "choice", "preemptive", choices=POLICIES,
+          description="how contexts that share a core are scheduled"),
+])
+CONTEXT = Section("contexts.NAME", [
+    Param("threads", "int", 1, "threads", "work it can run at once", minimum=1),
+    Param("cores", "list[int]", [0], "core index", "cores it may run on", minimum=0),
+    Param("description", "str", "", description="what runs here"),
+])
+DEVICE = Section("devices.NAME", [
+    Param("service", "dist", 0.0, "time unit", "service time per visit"),
+    Param("per_byte", "float", 0.0, "time unit/byte", "extra time per byte", minimum=0),
+    Param("servers", "int", 1, "servers", "visits served at once", minimum=1),
+    Param("description", "str", "", description="what the device is"),
+])
+STAGE = Section("stages.NAME", [
+    Param("kind", "choice", choices=STAGE_KINDS, description="what the stage costs"),
+    Param("context", "str", None, description="execution context (cpu, batch)"),
+    Param("device", "str", None, description="device visited (device)"),
+    Param("cost", "dist", 0.0, "time unit", "fixed cost per request (per item for batch)"),
+    Param("per_byte", "float", 0.0, "time unit/byte", "cost per byte carried", minimum=0),
+    Param("bytes", "choice", "request", choices=SIZES, description="which bytes it carries"),
+    Param("max_batch", "int", None, "items", "largest batch (batch)", minimum=1),
+    Param("window", "float", 0.0, "time unit", "wait after the first item (batch)", minimum=0),
+    Param("per_batch", "dist", 0.0, "time unit", "cost paid once per batch (batch)"),
+    Param("batch_device", "str", None, description="device the batch then visits (batch)"),
+    Param("batch_device_when", "list[str]", [], description="classes that trigger it (batch)"),
+    Param("description", "str", "", description="what the layer does"),
+    Param("source", "str", "", description="where the numbers come from"),
+])
+PATH = Section("path", [
+    Param("route", "list[str]", None, description="stages every class crosses, in order"),
+    Param("routes", "table", None, description="per class: stages it crosses, in order"),
+])
+CLASS = Section("workload.classes", [
+    Param("name", "str", description="class (command) name"),
+    Param("weight", "float", 1.0, "", "share of requests", minimum=0, exclusive_minimum=True),
+    Param("request_bytes", "float", 0.0, "bytes", "bytes the request carries", minimum=0),
+    Param("reply_bytes", "float", 0.0, "bytes", "bytes the reply carries", minimum=0),
+])
+WORKLOAD = Section("workload", [
+    Param("kind", "choice", choices=("open", "closed"), description="open or closed loop"),
+    Param("interarrival", "dist", None, "time unit", "time between arrivals (open)"),
+    Param("rate", "float", None, "1/time unit", "Poisson arrival rate (open)",
+          minimum=0, exclusive_minimum=True),
+    Param("clients", "int", None, "clients", "closed-loop clients", minimum=1),
+    Param("pipeline", "int", 1, "requests", "requests each client sends at once", minimum=1),
+    Param("think", "dist", 0.0, "time unit", "think time between a client's batches"),
+    Param("requests", "int", 100_000, "requests", "measured completions per replication",
+          minimum=1),
+    Param("warmup", "float", 0.1, "fraction", "completions discarded first, as a fraction of "
+          "requests", minimum=0, maximum=10),
+    Param("classes", "any", None, description="request classes (array of tables)"),
+])
+RUN = Section("run", [
+    Param("reps", "int", 5, "replications", "replications to start with", minimum=2),
+    Param("precision", "float", 0.02, "fraction", "target relative half-width of the 95% CI "
+          "of throughput and mean latency", minimum=0, exclusive_minimum=True),
+    Param("max_reps", "int", 40, "replications", "cap on replications", minimum=2),
+    Param("workers", "int", 0, "processes", "parallel processes (0: one per core)", minimum=0),
+    Param("max_in_system", "int", 200_000, "requests", "more in the system at once counts "
+          "as saturated", minimum=1),
+])
+SECTIONS = (SCENARIO, HOST, CONTEXT, DEVICE, STAGE, PATH, WORKLOAD, CLASS, RUN)
+TOP_KEYS = ("scenario", "host", "contexts", "devices", "stages", "path", "workload", "run",
+            "sweep")
+
+
+@dataclass(frozen=True)
+class Model:
+    """A resolved scenario in engine units (ns): what one replication runs."""
+
+    name: str
+    cores: int
+    speed: float
+    scheduling: str
+    contexts: dict[str, tuple[int, tuple[int, ...]]]
+    devices: dict[str, DeviceSpec]
+    stages: dict[str, StageSpec]
+    routes: dict[str, list[str]]
+    classes: list[RequestClass]
+    kind: str
+    interarrival: Distribution | None
+    clients: int
+    pipeline: int
+    think: Distribution
+    requests: int
+    warmup: int
+    max_in_system: int
+    stage_order: list[str] = field(default_factory=list)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), "", f"cannot read: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "", f"not valid TOML: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key.path=value`` with the value read as TOML (a bare word is a string)."""
+    if "=" not in text:
+        raise ConfigError("--set", text, "expected KEY=VALUE")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError("--set", text, "expected KEY=VALUE with a dotted key")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def apply_override(data: dict[str, Any], key: str, value: Any, src: str = "--set") -> None:
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(src, ".".join(parts[: i + 1]), "is not a table; cannot set inside it")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> list[dict[str, Any]]:
+    """Read, override, check and resolve a scenario: one resolved dict per sweep point."""
+    src = str(path)
+    raw = read_toml(path)
+    for text in overrides or []:
+        key, value = parse_override(text)
+        apply_override(raw, key, value)
+    return expand_and_resolve(raw, src)
+
+
+def expand_and_resolve(raw: dict[str, Any], src: str) -> list[dict[str, Any]]:
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise ConfigError(src, key, f"unknown section; allowed: {', '.join(TOP_KEYS)}")
+    sweep = raw.get("sweep", {})
+    if not isinstance(sweep, dict):
+        raise ConfigError(src, "sweep", "expected a table of \"dotted.key\" = [values]")
+    keys = list(sweep)
+    for k in keys:
+        if not isinstance(sweep[k], list) or not sweep[k]:
+            raise ConfigError(src, f"sweep.{k}", "expected a non-empty list of values")
+        if k.split(".")[0] not in TOP_KEYS or k.startswith("sweep"):
+            raise ConfigError(src, f"sweep.{k}", "must name a key of the scenario, e.g. "
+                              "\"workload.clients\"")
+    base = {k: v for k, v in raw.items() if k != "sweep"}
+    points = []
+    for values in itertools.product(*(sweep[k] for k in keys)) if keys else [()]:
+        data = copy.deepcopy(base)
+        for k, v in zip(keys, values, strict=True):
+            apply_override(data, k, v, src=f"{src}: sweep")
+        resolved = resolve(data, src)
+        resolved["sweep_point"] = dict(zip(keys, values, strict=True))
+        points.append(resolved)
+    return points
+
+
+def _table(raw: dict[str, Any], key: str, src: str) -> dict[str, Any]:
+    t = raw.get(key, {})
+    if not isinstance(t, dict):
+        raise ConfigError(src, key, f"expected a table, got {type(t).__name__}")
+    return t
+
+
+def resolve(raw: dict[str, Any], src: str) -> dict[str, Any]:
+    """Check every key and fill every default; cross-check names (contexts, stages...)."""
+    out: dict[str, Any] = {"source": src}
+    out["scenario"] = SCENARIO.resolve(_table(raw, "scenario", src), src, "scenario")
+    host = out["host"] = HOST.resolve(_table(raw, "host", src), src, "host")
+    out["contexts"] = {}
+    contexts = _table(raw, "contexts", src)
+    if not contexts:
+        raise ConfigError(src, "contexts", "at least one execution context is needed")
+    for name, t in contexts.items():
+        c = CONTEXT.resolve(t, src, f"contexts.{name}")
+        for core in c["cores"]:
+            if core >= host["cores"]:
+                raise ConfigError(src, f"contexts.{name}.cores",
+                                  f"core {core} does not exist; host.cores = {host['cores']}")
+        if not c["cores"]:
+            raise ConfigError(src, f"contexts.{name}.cores", "needs at least one core")
+        out["contexts"][name] = c
+    out["devices"] = {n: DEVICE.resolve(t, src, f"devices.{n}")
+                      for n, t in _table(raw, "devices", src).items()}
+    out["stages"] = {}
+    stages = _table(raw, "stages", src)
+    if not stages:
+        raise ConfigError(src, "stages", "at least one stage is needed")
+    for name, t in stages.items():
+        out["stages"][name] = _resolve_stage(name, t, out, src)
+    out["workload"] = _resolve_workload(_table(raw, "workload", src), src)
+    out["path"] = _resolve_path(_table(raw, "path", src), out, src)
+    out["run"] = RUN.resolve(_table(raw, "run", src), src, "run")
+    if out["run"]["max_reps"] < out["run"]["reps"]:
+        raise ConfigError(src, "run.max_reps", f"must be >= run.reps ({out['run']['reps']})")
+    return out
+
+
+
+
+def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str, Any]:
+    key = f"stages.{name}"
+    s = STAGE.resolve(t, src, key)
+    kind = s["kind"]
+    needs = {"cpu": ("context",), "batch": ("context",), "device": ("device",), "delay": ()}[kind]
+    for k in needs:
+        if k not in s:
+            raise ConfigError(src, f"{key}.{k}", f"a {kind} stage needs {k}")
+    forbidden = {
+        "cpu": ("device", "max_batch", "batch_device"),
+        "delay": ("context", "device", "max_batch", "batch_device"),
+        "device": ("context", "max_batch", "batch_device"),
+        "batch": ("device",),
+    }[kind]
+    for k in forbidden:
+        if k in s:
+            raise ConfigError(src, f"{key}.{k}", f"does not apply to a {kind} stage")
+    if "context" in s and s["context"] not in out["contexts"]:
+        raise ConfigError(src, f"{key}.context", f"unknown context {s['context']!r}; defined: "
+                          f"{', '.join(sorted(out['contexts']))}")
+    for k in ("device", "batch_device"):
+        if k in s and s[k] not in out["devices"]:
+            known = ", ".join(sorted(out["devices"])) or "none"
+            raise ConfigError(src, f"{key}.{k}", f"unknown device {s[k]!r}; defined: {known}")
+    if kind == "batch":
+        s.setdefault("max_batch", 64)
+    return s
+
+
+def _resolve_workload(t: dict[str, Any], src: str) -> dict[str, Any]:
+    w = WORKLOAD.resolve(t, src, "workload")
+    if w["kind"] == "open":
+        if ("interarrival" in w) == ("rate" in w):
+            raise ConfigError(src, "workload", "an open workload needs exactly one of "
+                              "interarrival or rate")
+        for k in ("clients",):
+            if k in w:
+                raise ConfigError(src, f"workload.{k}", "does not apply to an open workload")
+        if w["pipeline"] != 1:
+            raise ConfigError(src, "workload.pipeline", "does not apply to an open workload")
+    else:
+        if "clients" not in w:
+            raise ConfigError(src, "workload.clients", "a closed workload needs clients")
+        for k in ("interarrival", "rate"):
+            if k in w:
+                raise ConfigError(src, f"workload.{k}", "does not apply to a closed workload")
+    classes = w.get("classes", [{"name": "request"}])
+    if not isinstance(classes, list) or not classes:
+        raise ConfigError(src, "workload.classes", "expected a non-empty array of tables")
+    resolved = []
+    for i, c in enumerate(classes):
+        resolved.append(CLASS.resolve(c, src, f"workload.classes[{i}]"))
+    names = [c["name"] for c in resolved]
+    if len(set(names)) != len(names):
+        raise ConfigError(src, "workload.classes", f"class names repeat: {names}")
+    w["classes"] = resolved
+    return w
+
+
+def _resolve_path(t: dict[str, Any], out: dict[str, Any], src: str) -> dict[str, Any]:
+    p = PATH.resolve(t, src, "path")
+    names = [c["name"] for c in out["workload"]["classes"]]
+    if ("route" in p) == ("routes" in p):
+        raise ConfigError(src, "path", "needs exactly one of route (every class) or routes "
+                          "(per class)")
+    routes = {n: p["route"] for n in names} if "route" in p else p["routes"]
+    for n in names:
+        if n not in routes:
+            raise ConfigError(src, f"path.routes.{n}", "missing: every workload class needs a "
+                              "route")
+    for cls, route in routes.items():
+        key = f"path.routes.{cls}" if "routes" in p else "path.route"
+        if cls not in names:
+            raise ConfigError(src, key, f"no workload class {cls!r}; classes: {', '.join(names)}")
+        if not isinstance(route, list) or not route or not all(isinstance(s, str) for s in route):
+            raise ConfigError(src, key, "expected a non-empty list of stage names")
+        for s in route:
+            if s not in out["stages"]:
+                raise ConfigError(src, key, f"unknown stage {s!r}; defined: "
+                                  f"{', '.join(sorted(out['stages']))}")
+    return p
+
+
+def to_model(r: dict[str, Any]) -> Model:
+    """Convert a resolved scenario to engine units (ns) and engine objects."""
+    src = r["source"]
+    u = UNITS_NS[r["scenario"]["time_unit"]]
+
+    def dist(spec: Any, key: str) -> Distribution:
+        return parse_distribution(spec, src, key).scaled(u)
+
+    stages = {}
+    for name, s in r["stages"].items():
+        stages[name] = StageSpec(
+            name=name, kind=s["kind"],
+            cost=Cost(dist(s["cost"], f"stages.{name}.cost"), s["per_byte"] * u, s["bytes"]),
+            context=s.get("context"), device=s.get("device"), max_batch=s.get("max_batch", 1),
+            window_ns=s["window"] * u, per_batch=dist(s["per_batch"], f"stages.{name}.per_batch"),
+            batch_device=s.get("batch_device"),
+            batch_device_when=tuple(s["batch_device_when"]), description=s["description"],
+        )
+    devices = {n: DeviceSpec(n, dist(d["service"], f"devices.{n}.service"), d["per_byte"] * u,
+                             d["servers"], d["description"])
+               for n, d in r["devices"].items()}
+    w = r["workload"]
+    classes = [RequestClass(c["name"], c["weight"], c["request_bytes"], c["reply_bytes"])
+               for c in w["classes"]]
+    p = r["path"]
+    routes = ({c.name: list(p["route"]) for c in classes} if "route" in p
+              else {k: list(v) for k, v in p["routes"].items()})
+    if w["kind"] == "open":
+        inter = (dist(w["interarrival"], "workload.interarrival") if "interarrival" in w
+                 else dist({"dist": "exponential", "rate": w["rate"]}, "workload.rate"))
+    else:
+        inter = None
+    return Model(
+        name=r["scenario"]["name"], cores=r["host"]["cores"], speed=r["host"]["speed"],
+        scheduling=r["host"]["scheduling"],
+        contexts={n: (c["threads"], tuple(c["cores"])) for n, c in r["contexts"].items()},
+        devices=devices, stages=stages, routes=routes, classes=classes, kind=w["kind"],
+        interarrival=inter, clients=w.get("clients", 0), pipeline=w["pipeline"],
+        think=dist(w["think"], "workload.think"), requests=w["requests"],
+        warmup=round(w["warmup"] * w["requests"]), max_in_system=r["run"]["max_in_system"],
+        stage_order=list(r["stages"]),
+    )

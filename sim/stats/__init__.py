@@ -1,0 +1,1 @@
+"""Statistics of simulated runs: latency histograms, batch means, confidence intervals."""

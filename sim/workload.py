@@ -1,0 +1,116 @@
+"""Load: who sends requests, and when.
+
+* :class:`OpenSource`: requests arrive on their own schedule (interarrival times drawn
+  from a distribution), whatever the system does; latency runs from the intended send
+  time, so a slow server cannot hide its queueing (no coordinated omission).
+* :class:`ClosedSource`: ``clients`` clients, each sends ``pipeline`` requests at once,
+  waits for all of their replies, thinks, and sends again (redis-benchmark's ``-c`` and
+  ``-P``; ab's ``-c``; wrk). Each request's latency counts from its batch's send.
+
+A request's class (command) is drawn by weight from the workload's classes, each with the
+bytes it carries each way.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.kernel import Kernel
+from sim.randomness import BLOCK
+from sim.requests import Request
+from sim.stats.recorder import Recorder
+
+
+@dataclass(frozen=True)
+class RequestClass:
+    name: str
+    weight: float = 1.0
+    request_bytes: float = 0.0
+    reply_bytes: float = 0.0
+
+
+def class_picker(classes: Sequence[RequestClass], rng: np.random.Generator) -> Iterator[int]:
+    """Endless class indices drawn by weight (constant when there is one class)."""
+    if len(classes) == 1:
+        return itertools.repeat(0)
+    w = np.asarray([c.weight for c in classes], float)
+    w = w / w.sum()
+    idx = np.arange(len(classes))
+    return itertools.chain.from_iterable(iter(lambda: rng.choice(idx, BLOCK, p=w).tolist(), None))
+
+
+class _Source:
+    def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
+                 routes: Sequence[list], recorder: Recorder) -> None:
+        self.kernel = kernel
+        self.classes = classes
+        self.picker = picker
+        self.routes = routes
+        self.recorder = recorder
+        self.sent = 0
+
+    def _new(self, client: int) -> Request:
+        i = next(self.picker)
+        c = self.classes[i]
+        self.sent += 1
+        return Request(i, c.request_bytes, c.reply_bytes, self.kernel.env._now, self.routes[i],
+                       client)
+
+
+class OpenSource(_Source):
+    def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
+                 routes: Sequence[list], recorder: Recorder, interarrival: Iterator[float]) -> None:
+        super().__init__(kernel, classes, picker, routes, recorder)
+        self.interarrival = interarrival
+
+    def start(self) -> None:
+        self.kernel.call_in(next(self.interarrival), self._arrive)
+
+    def _arrive(self, _event: object) -> None:
+        req = self._new(-1)
+        self.recorder.arrive()
+        self.kernel.call_in(next(self.interarrival), self._arrive)
+        req.start()
+
+    def done(self, req: Request) -> None:
+        self.recorder.complete(req)
+
+
+class ClosedSource(_Source):
+    def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
+                 routes: Sequence[list], recorder: Recorder, clients: int, pipeline: int,
+                 think: Iterator[float] | None) -> None:
+        super().__init__(kernel, classes, picker, routes, recorder)
+        self.clients = clients
+        self.pipeline = pipeline
+        self.think = think
+        self.outstanding = [0] * clients
+
+    def start(self) -> None:
+        for c in range(self.clients):
+            self._send(c)
+
+    def _send(self, client: int) -> None:
+        self.outstanding[client] = self.pipeline
+        batch = [self._new(client) for _ in range(self.pipeline)]
+        for req in batch:
+            self.recorder.arrive()
+            req.start()
+
+    def _wake(self, event: object) -> None:
+        self._send(event._value)  # type: ignore[attr-defined]
+
+    def done(self, req: Request) -> None:
+        self.recorder.complete(req)
+        c = req.client
+        self.outstanding[c] -= 1
+        if self.outstanding[c] == 0:
+            t = next(self.think) if self.think is not None else 0.0
+            if t > 0:
+                self.kernel.call_in(t, self._wake, c)
+            else:
+                self._send(c)
