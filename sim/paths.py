@@ -74,7 +74,7 @@ class Segmenter:
 
     def _part(self, spec: StageSpec) -> _Part:
         return _Part(self.draws(spec.name, spec.cost.fixed), spec.cost.per_byte_ns,
-                     spec.cost.size, self.acct.index[spec.name])
+                     spec.cost.size, self.acct.index[spec.name], spec.cost.per_command_ns)
 
     def _batch(self, spec: StageSpec) -> BatchSegment:
         seg = self._batches.get(spec.name)

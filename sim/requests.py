@@ -1,8 +1,10 @@
 """Requests: what crosses an I/O path.
 
 A request carries its class (a command such as ``GET``, or ``request`` when there is one
-class), the bytes it carries each way, the time it was sent (``t0``, ns) and where it is
-on its route. The route is the compiled list of segments for its class; the last
+class), how many commands it carries (``count``: a pipelined write of ``-P 10`` commands
+crosses the path as one message of 10, as it does in the real stack), the bytes it
+carries each way (for all its commands), the time it was sent (``t0``, ns) and where it
+is on its route. The route is the compiled list of segments for its class; the last
 segment is the sink that records the request's latency and tells its source.
 """
 
@@ -12,12 +14,13 @@ from typing import Any
 
 
 class Request:
-    __slots__ = ("client", "cls", "flags", "pos", "reply_bytes", "request_bytes", "route",
-                 "t0", "t_seg", "work")
+    __slots__ = ("client", "cls", "count", "flags", "pos", "reply_bytes", "request_bytes",
+                 "route", "t0", "t_seg", "work")
 
     def __init__(self, cls: int, request_bytes: float, reply_bytes: float, t0: float,
-                 route: list[Any], client: int = -1, flags: int = 0) -> None:
+                 route: list[Any], client: int = -1, flags: int = 0, count: int = 1) -> None:
         self.cls = cls
+        self.count = count
         self.request_bytes = request_bytes
         self.reply_bytes = reply_bytes
         self.t0 = t0

@@ -74,6 +74,8 @@ STAGE = Section("stages.NAME", [
     Param("cost", "dist", 0.0, "time unit", "fixed cost per request (per item for batch)"),
     Param("per_byte", "float", 0.0, "time unit/byte", "cost per byte carried", minimum=0),
     Param("bytes", "choice", "request", choices=SIZES, description="which bytes it carries"),
+    Param("per_command", "float", 0.0, "time unit/command", "cost per command the message "
+          "carries (pipelining)", minimum=0),
     Param("max_batch", "int", None, "items", "largest batch (batch)", minimum=1),
     Param("window", "float", 0.0, "time unit", "wait after the first item (batch)", minimum=0),
     Param("per_batch", "dist", 0.0, "time unit", "cost paid once per batch (batch)"),
@@ -98,7 +100,8 @@ WORKLOAD = Section("workload", [
     Param("rate", "float", None, "1/time unit", "Poisson arrival rate (open)",
           minimum=0, exclusive_minimum=True),
     Param("clients", "int", None, "clients", "closed-loop clients", minimum=1),
-    Param("pipeline", "int", 1, "requests", "requests each client sends at once", minimum=1),
+    Param("pipeline", "int", 1, "requests", "requests each client sends in one message, "
+          "waiting for all replies (redis-benchmark -P)", minimum=1),
     Param("think", "dist", 0.0, "time unit", "think time between a client's batches"),
     Param("requests", "int", 100_000, "requests", "measured completions per replication",
           minimum=1),
@@ -360,7 +363,8 @@ def to_model(r: dict[str, Any]) -> Model:
     for name, s in r["stages"].items():
         stages[name] = StageSpec(
             name=name, kind=s["kind"],
-            cost=Cost(dist(s["cost"], f"stages.{name}.cost"), s["per_byte"] * u, s["bytes"]),
+            cost=Cost(dist(s["cost"], f"stages.{name}.cost"), s["per_byte"] * u, s["bytes"],
+                      s["per_command"] * u),
             context=s.get("context"), device=s.get("device"), max_batch=s.get("max_batch", 1),
             window_ns=s["window"] * u, per_batch=dist(s["per_batch"], f"stages.{name}.per_batch"),
             batch_device=s.get("batch_device"),

@@ -3,8 +3,9 @@
 A stage is one layer of an I/O path (a system call, the TCP/IP stack, a virtio kick, a
 wire). Its kind says what it costs:
 
-* ``cpu``: CPU time on an execution context: a fixed cost drawn from a distribution plus
-  a per-byte cost times the bytes the stage carries (the request's or the reply's);
+* ``cpu``: CPU time on an execution context: a fixed cost drawn from a distribution, plus
+  a per-byte cost times the bytes the stage carries (the request's or the reply's), plus
+  a per-command cost times the commands the message carries (pipelining);
 * ``delay``: time that passes without using a shared resource (propagation, a device's
   latency that nothing queues for), fixed plus per byte;
 * ``device``: a visit to a device with its own queue (a disk flush, a link's
@@ -38,14 +39,17 @@ SIZES = ("request", "reply", "none")
 
 @dataclass(frozen=True)
 class Cost:
-    """``fixed`` (ns, a distribution) plus ``per_byte_ns`` times the bytes carried."""
+    """``fixed`` (ns, a distribution) per message, plus ``per_byte_ns`` times the bytes
+    carried, plus ``per_command_ns`` times the commands the message carries."""
 
     fixed: Distribution = ZERO
     per_byte_ns: float = 0.0
     size: str = "request"
+    per_command_ns: float = 0.0
 
-    def mean_for(self, request_bytes: float, reply_bytes: float) -> float:
-        return self.fixed.mean + self.per_byte_ns * _bytes(self.size, request_bytes, reply_bytes)
+    def mean_for(self, request_bytes: float, reply_bytes: float, count: int = 1) -> float:
+        return (self.fixed.mean + self.per_byte_ns * _bytes(self.size, request_bytes, reply_bytes)
+                + self.per_command_ns * count)
 
 
 def _bytes(size: str, request_bytes: float, reply_bytes: float) -> float:
@@ -100,13 +104,15 @@ class Accounts:
 class _Part:
     """A stage's draw inside a segment."""
 
-    __slots__ = ("fixed", "index", "per_byte", "size")
+    __slots__ = ("fixed", "index", "per_byte", "per_command", "size")
 
-    def __init__(self, fixed: Iterator[float], per_byte: float, size: str, index: int) -> None:
+    def __init__(self, fixed: Iterator[float], per_byte: float, size: str, index: int,
+                 per_command: float = 0.0) -> None:
         self.fixed = fixed
         self.per_byte = per_byte
         self.size = size
         self.index = index
+        self.per_command = per_command
 
 
 def draw_cost(parts: list[_Part], req: Request, booked: list[float], scale: float) -> float:
@@ -119,6 +125,8 @@ def draw_cost(parts: list[_Part], req: Request, booked: list[float], scale: floa
                 c += p.per_byte * req.request_bytes
             elif p.size == "reply":
                 c += p.per_byte * req.reply_bytes
+        if p.per_command:
+            c += p.per_command * req.count
         booked[p.index] += c * scale
         total += c
     return total
@@ -135,7 +143,8 @@ class CpuSegment:
         self.acct = acct
         self.first = parts[0].index
         self.inv_speed = 1.0 / context.speed
-        self.single = parts[0] if len(parts) == 1 else None
+        one = parts[0]
+        self.single = one if len(parts) == 1 and not one.per_command else None
 
     def enter(self, req: Request) -> None:
         p = self.single

@@ -3,9 +3,12 @@
 * :class:`OpenSource`: requests arrive on their own schedule (interarrival times drawn
   from a distribution), whatever the system does; latency runs from the intended send
   time, so a slow server cannot hide its queueing (no coordinated omission).
-* :class:`ClosedSource`: ``clients`` clients, each sends ``pipeline`` requests at once,
-  waits for all of their replies, thinks, and sends again (redis-benchmark's ``-c`` and
-  ``-P``; ab's ``-c``; wrk). Each request's latency counts from its batch's send.
+* :class:`ClosedSource`: ``clients`` clients, each sends ``pipeline`` requests in one
+  message (one write, as redis-benchmark's ``-P`` does), waits for the replies, thinks,
+  and sends again (redis-benchmark's ``-c`` and ``-P``; ab's ``-c``; wrk). The message
+  carries ``pipeline`` times the class's bytes and counts as ``pipeline`` requests; each
+  one's latency runs from the message's send. Stages pay per message, per byte and, with
+  ``per_command``, per request carried.
 
 A request's class (command) is drawn by weight from the workload's classes, each with the
 bytes it carries each way.
@@ -53,12 +56,12 @@ class _Source:
         self.recorder = recorder
         self.sent = 0
 
-    def _new(self, client: int) -> Request:
+    def _new(self, client: int, count: int = 1) -> Request:
         i = next(self.picker)
         c = self.classes[i]
-        self.sent += 1
-        return Request(i, c.request_bytes, c.reply_bytes, self.kernel.env._now, self.routes[i],
-                       client)
+        self.sent += count
+        return Request(i, c.request_bytes * count, c.reply_bytes * count, self.kernel.env._now,
+                       self.routes[i], client, count=count)
 
 
 class OpenSource(_Source):
@@ -72,7 +75,7 @@ class OpenSource(_Source):
 
     def _arrive(self, _event: object) -> None:
         req = self._new(-1)
-        self.recorder.arrive()
+        self.recorder.arrive(1)
         self.kernel.call_in(next(self.interarrival), self._arrive)
         req.start()
 
@@ -88,29 +91,23 @@ class ClosedSource(_Source):
         self.clients = clients
         self.pipeline = pipeline
         self.think = think
-        self.outstanding = [0] * clients
 
     def start(self) -> None:
         for c in range(self.clients):
             self._send(c)
 
     def _send(self, client: int) -> None:
-        self.outstanding[client] = self.pipeline
-        batch = [self._new(client) for _ in range(self.pipeline)]
-        for req in batch:
-            self.recorder.arrive()
-            req.start()
+        req = self._new(client, self.pipeline)
+        self.recorder.arrive(req.count)
+        req.start()
 
     def _wake(self, event: object) -> None:
         self._send(event._value)  # type: ignore[attr-defined]
 
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
-        c = req.client
-        self.outstanding[c] -= 1
-        if self.outstanding[c] == 0:
-            t = next(self.think) if self.think is not None else 0.0
-            if t > 0:
-                self.kernel.call_in(t, self._wake, c)
-            else:
-                self._send(c)
+        t = next(self.think) if self.think is not None else 0.0
+        if t > 0:
+            self.kernel.call_in(t, self._wake, req.client)
+        else:
+            self._send(req.client)

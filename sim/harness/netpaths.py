@@ -18,8 +18,10 @@ interrupt in between still undoes it; undo steps ignore "does not exist").
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
+import signal
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,14 +226,43 @@ def leftovers() -> dict[str, list[str]]:
 
 
 def _is_root() -> bool:
-    import os
-
     return os.geteuid() == 0
 
 
+def harness_server_pids() -> list[int]:
+    """Pids of servers the harness started: redis-server or nginx whose command line
+    names a ``uksim-`` directory, or any process inside a ``uksim-`` namespace."""
+    pids: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if comm in ("redis-server", "nginx") and f"/{PREFIX}" in cmdline:
+            pids.add(int(entry.name))
+    for name in leftovers()["netns"]:
+        out = _ip("netns", "pids", name, check=False).stdout
+        pids.update(int(p) for p in out.split() if p.isdigit())
+    return sorted(pids)
+
+
 def remove_leftovers() -> dict[str, list[str]]:
-    """Delete every ``uksim-`` namespace, link and nat rule (after a killed run)."""
-    found = leftovers()
+    """Stop harness servers and delete every ``uksim-`` namespace, link and nat rule.
+
+    For the state a SIGKILLed measurement leaves; run it while no measurement runs.
+    """
+    found: dict[str, list[str]] = {"processes": [], **leftovers()}
+    for pid in harness_server_pids():
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            os.kill(pid, signal.SIGKILL)
+        found["processes"].append(str(pid))
     for rule in found["iptables"]:
         args = rule.split()
         if args and args[0] == "-A":

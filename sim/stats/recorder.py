@@ -1,10 +1,11 @@
 """What one replication records: completions after warm-up, and when to stop.
 
-The first ``warmup`` completions are discarded (their latencies, and the CPU, device and
-stage time booked while they ran): at the moment the last of them completes, every
-counter is reset and the measurement window opens. The run stops when ``measure`` more
-requests have completed, or, for an open system, as soon as more than
-``max_in_system`` requests are inside it at once (saturated: it would only grow).
+The first ``warmup`` completions (or a few more: a pipelined message is not split) are
+discarded (their latencies, and the CPU, device and stage time booked while they ran):
+at the moment the last of them completes, every counter is reset and the measurement
+window opens. The run stops when ``measure`` more requests have completed, or, for an
+open system, as soon as more than ``max_in_system`` requests are inside it at once
+(saturated: it would only grow).
 
 Latencies are buffered and added to the histogram and the batch means in blocks. The
 time-average number of requests in the system is kept too, for Little's law.
@@ -43,16 +44,18 @@ class Recorder:
         self.t_end = 0.0
         self.saturated = False
         self.finished = False
+        self.window_open = False
         self._lat: list[float] = []
         self._times: list[float] = []
         if warmup == 0:
             self._open_window()
 
-    def arrive(self) -> None:
+    def arrive(self, count: int = 1) -> None:
+        """``count`` requests enter the system (a pipelined message carries several)."""
         now = self.kernel.env._now
         self.area += self.in_system * (now - self.t_last)
         self.t_last = now
-        self.in_system += 1
+        self.in_system += count
         if self.in_system > self.max_in_system:
             self.saturated = True
             self._finish()
@@ -61,21 +64,27 @@ class Recorder:
         now = self.kernel.env._now
         self.area += self.in_system * (now - self.t_last)
         self.t_last = now
-        self.in_system -= 1
-        self.completed += 1
-        if self.completed <= self.warmup:
-            if self.completed == self.warmup:
-                self._open_window()
+        n = req.count
+        self.in_system -= n
+        self.completed += n
+        if not self.window_open:
+            if self.completed >= self.warmup:
+                self._open_window()  # this message's requests still belong to the warm-up
             return
-        self._lat.append(now - req.t0)
-        self._times.append(now)
-        self.measured += 1
+        if n == 1:
+            self._lat.append(now - req.t0)
+            self._times.append(now)
+        else:
+            self._lat.extend([now - req.t0] * n)
+            self._times.extend([now] * n)
+        self.measured += n
         if len(self._lat) >= FLUSH:
             self._flush()
         if self.measured >= self.measure:
             self._finish()
 
     def _open_window(self) -> None:
+        self.window_open = True
         self.t_begin = self.t_last = self.kernel.env._now
         self.area = 0.0
         self.on_window_open()
