@@ -10,7 +10,9 @@ When it is idle and an item is waiting, a batch forms: at once ("until idle", th
 default), or, with a ``window_ns``, when ``max_batch`` items are there or the window
 since the first item has passed (interrupt coalescing). A batch takes at most
 ``max_batch`` items and costs ``per_batch`` plus each item's own cost (fixed plus per
-byte), as one task on the context. Optionally the whole batch then waits for one visit
+byte), as one task on the context. The ``cpu`` stages that follow a batching stage on the
+same context run inside the batch: their costs are added to each item's (per class,
+since classes may cross different stages), as the work of an event-loop iteration is. Optionally the whole batch then waits for one visit
 to a device (``batch_device``), only if it holds an item of the classes in
 ``batch_device_when`` (Redis: the AOF fsync, only when a command changed data). Then all
 its items move on together, and the next batch forms from what has arrived meanwhile.
@@ -34,14 +36,14 @@ from sim.stages import Accounts, _Part, draw_cost
 
 class BatchSegment:
     def __init__(self, kernel: Kernel, context: Context, index: int, per_batch: Iterator[float],
-                 item: _Part, max_batch: int, window_ns: float, acct: Accounts,
+                 max_batch: int, window_ns: float, acct: Accounts,
                  device: Device | None = None, device_classes: frozenset[int] = frozenset()
                  ) -> None:
         self.kernel = kernel
         self.context = context
         self.index = index
         self.per_batch = per_batch
-        self.item = [item]
+        self.items_of: dict[int, list[_Part]] = {}  # class -> the per-item parts
         self.max_batch = max_batch
         self.window_ns = window_ns
         self.acct = acct
@@ -55,6 +57,10 @@ class BatchSegment:
         self.batches = 0
         self.items = 0
 
+    def set_item_parts(self, cls: int, parts: list[_Part]) -> None:
+        """The per-item work of class ``cls``: this stage's and the cpu stages it absorbed."""
+        self.items_of[cls] = parts
+
     def enter(self, req: Request) -> None:
         req.t_seg = self.kernel.env._now
         self.waiting.append(req)
@@ -64,11 +70,15 @@ class BatchSegment:
     def _form(self) -> None:
         """Start a batch now, or arm the window timer if one is configured."""
         if self.window_ns > 0 and len(self.waiting) < self.max_batch:
-            if not self.armed:
-                self._version += 1
-                self.armed = self._version
-                self.kernel.call_in(self.window_ns, self._window_over, self._version)
-            return
+            # the window runs from the first waiting item's arrival, not from when the stage
+            # fell idle: an item that waited a whole window behind a busy batch goes at once
+            left = self.waiting[0].t_seg + self.window_ns - self.kernel.env._now
+            if left > 0:
+                if not self.armed:
+                    self._version += 1
+                    self.armed = self._version
+                    self.kernel.call_in(left, self._window_over, self._version)
+                return
         self._start()
 
     def _window_over(self, event: Any) -> None:
@@ -84,7 +94,7 @@ class BatchSegment:
         cost = next(self.per_batch)
         share = cost * self.inv_speed / n
         for req in batch:
-            cost_i = draw_cost(self.item, req, acct.cpu, self.inv_speed)
+            cost_i = draw_cost(self.items_of[req.cls], req, acct.cpu, self.inv_speed)
             acct.cpu[self.index] += share
             req.work = cost_i * self.inv_speed + share
             cost += cost_i

@@ -9,7 +9,8 @@ that GET does not?); :func:`route_of` reads one class's route back in order.
 
 :func:`compile_route` turns a route into runtime segments and coalesces: consecutive
 ``cpu`` stages on the same context become one segment, consecutive ``delay`` stages one
-timer. Batching stages are shared by every route that crosses them (they hold a queue).
+timer. Batching stages are shared by every route that crosses them (they hold a queue);
+the ``cpu`` stages that follow one on its own context are paid inside the batch, per item.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Segmenter:
             dev = self.devices[spec.batch_device] if spec.batch_device else None
             seg = BatchSegment(
                 self.kernel, self.contexts[spec.context], self.acct.index[spec.name],  # type: ignore[index]
-                self.draws(spec.name + ".per_batch", spec.per_batch), self._part(spec),
+                self.draws(spec.name + ".per_batch", spec.per_batch),
                 spec.max_batch, spec.window_ns, self.acct, dev,
                 frozenset(self.class_index[c] for c in spec.batch_device_when
                           if c in self.class_index),
@@ -90,9 +91,21 @@ class Segmenter:
             self._batches[spec.name] = seg
         return seg
 
-    def compile_route(self, names: Sequence[str], sink: Sink) -> list[Any]:
+    def compile_route(self, names: Sequence[str], sink: Sink, cls: str | None = None
+                      ) -> list[Any]:
+        """Segments for one class's route, ending in ``sink``."""
         segments: list[Any] = []
         run: list[StageSpec] = []
+        batch: BatchSegment | None = None  # the batch absorbing cpu stages that follow it
+        batch_parts: list[_Part] = []
+        batch_context: str | None = None
+        cls_index = self.class_index.get(cls, 0) if cls is not None else 0
+
+        def close_batch() -> None:
+            nonlocal batch
+            if batch is not None:
+                batch.set_item_parts(cls_index, list(batch_parts))
+                batch = None
 
         def close_run() -> None:
             if not run:
@@ -107,6 +120,10 @@ class Segmenter:
 
         for name in names:
             spec = self.stages[name]
+            if batch is not None and spec.kind == "cpu" and spec.context == batch_context:
+                batch_parts.append(self._part(spec))
+                continue
+            close_batch()
             if spec.kind in ("cpu", "delay"):
                 if run and (run[0].kind != spec.kind or run[0].context != spec.context):
                     close_run()
@@ -114,12 +131,16 @@ class Segmenter:
                 continue
             close_run()
             if spec.kind == "batch":
-                segments.append(self._batch(spec))
+                batch = self._batch(spec)
+                batch_context = spec.context
+                batch_parts = [self._part(spec)]
+                segments.append(batch)
             elif spec.kind == "device":
                 segments.append(DeviceSegment(self.devices[spec.device], spec.cost.size,  # type: ignore[index]
                                               self.acct.index[spec.name], self.acct))
             else:  # pragma: no cover - the loader rejects other kinds
                 raise AssertionError(spec.kind)
         close_run()
+        close_batch()
         segments.append(sink)
         return segments

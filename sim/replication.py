@@ -82,7 +82,8 @@ class Assembly:
             src = ClosedSource(k, classes, picker, [], self.recorder, model.clients,
                                model.pipeline, think)
         sink = Sink(src.done)
-        src.routes = [segmenter.compile_route(route_of(self.path, c.name), sink) for c in classes]
+        src.routes = [segmenter.compile_route(route_of(self.path, c.name), sink, c.name)
+                      for c in classes]
         self.source = src
 
     def draws(self, name: str, dist: Distribution | None) -> Any:
