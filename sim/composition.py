@@ -1,0 +1,215 @@
+"""Composition: a host, a platform, an application and a load generator become a scenario.
+
+The model files in ``models/`` describe pieces of an I/O path declaratively:
+
+* ``hosts/NAME.toml``: cores, speed, where each role (client, server, vhost) runs, and
+  the client's socket calls on the host OS;
+* ``platforms/NAME.toml``: the platform's contexts, its storage device for the AOF, its
+  stages, and its words for the pieces of the path (``[vars]``: ``to_server``,
+  ``recv``, ``send``, ``to_client``, ``poll``); ``include`` pulls in shared pieces
+  (``common/kvm_host``);
+* ``apps/NAME.toml``: the server's stages, the route a command takes through it, and
+  what each command does (looks a key up, changes data);
+* ``workloads/NAME.toml``: the load generator's stages, its send and receive path and its
+  tests (command, bytes each way).
+
+:func:`compose` joins them for one test into a scenario in the same form as a
+hand-written scenario file (every cost a number of ns, evaluated from the parameter set),
+so the same loader checks it and the same runner runs it. The route of a request is::
+
+    workload.send + platform.to_server + app.route + platform.to_client + workload.receive
+
+where the app's route uses the platform's ``$recv`` and ``$send`` stages.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sim.errors import ConfigError
+from sim.parameters import ParameterSet, evaluate
+from sim.resources import models_dir
+from sim.scenario import read_toml
+
+COST_KEYS = ("cost", "per_byte", "per_command", "per_batch")
+PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What an experiment chooses: the load, the AOF switch and how long to run."""
+
+    clients: int | None = None  # None: the workload's default
+    pipeline: int | None = None
+    requests: int | None = None
+    warmup: float = 0.1
+    aof: bool = True
+    reps: int = 3
+    max_reps: int = 12
+    precision: float = 0.02
+    workers: int = 1
+    placement: dict[str, list[int]] = field(default_factory=dict)
+
+
+def _file(kind: str, name: str) -> Path:
+    path = models_dir() / kind / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (models_dir() / kind).glob("*.toml"))
+        raise ConfigError(str(models_dir() / kind), name,
+                          f"unknown {kind[:-1]}; known: {', '.join(known)}")
+    return path
+
+
+@lru_cache(maxsize=64)
+def _load(kind: str, name: str) -> tuple[str, dict[str, Any]]:
+    path = _file(kind, name)
+    data = read_toml(path)
+    for inc in data.get("platform", {}).get("include", []):
+        inc_path = models_dir() / kind / f"{inc}.toml"
+        if not inc_path.is_file():
+            raise ConfigError(str(path), "platform.include", f"no file {inc}.toml in {kind}/")
+        extra = read_toml(inc_path)
+        for section in ("contexts", "stages", "devices"):
+            for k, v in extra.get(section, {}).items():
+                data.setdefault(section, {}).setdefault(k, v)
+    return str(path), data
+
+
+def platform_names() -> list[str]:
+    return sorted(p.stem for p in (models_dir() / "platforms").glob("*.toml"))
+
+
+def workload_tests(workload: str) -> list[str]:
+    return list(_load("workloads", workload)[1].get("tests", {}))
+
+
+def compose(host: str, platform: str, app: str, workload: str, test: str,
+            params: ParameterSet, settings: Settings) -> dict[str, Any]:
+    """The raw scenario (as if read from a TOML file) for one test on one platform."""
+    h_src, h = _load("hosts", host)
+    p_src, p = _load("platforms", platform)
+    a_src, a = _load("apps", app)
+    w_src, w = _load("workloads", workload)
+    tests = w.get("tests", {})
+    if test not in tests:
+        raise ConfigError(w_src, f"tests.{test}", f"unknown test; known: {', '.join(tests)}")
+    t = tests[test]
+    commands = a.get("commands", {})
+    cmd = t.get("command")
+    if cmd not in commands:
+        raise ConfigError(a_src, f"commands.{cmd}", f"test {test} runs {cmd!r}, which the app "
+                          f"does not define; defined: {', '.join(commands)}")
+    flags = {k for k, v in {**commands[cmd], **t}.items() if v is True}
+    variables = p.get("vars", {})
+    for v in PLATFORM_VARS:
+        if v not in variables:
+            raise ConfigError(p_src, f"vars.{v}", "missing; a platform names " +
+                              ", ".join(PLATFORM_VARS))
+
+    # the route
+    def stage_list(value: Any, src: str, key: str) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            raise ConfigError(src, key, "expected a list of stage names")
+        return value
+
+    app_route: list[str] = []
+    for item in stage_list(a.get("serve", {}).get("route"), a_src, "serve.route"):
+        name, _, cond = item.partition(" if ")
+        if cond and cond.strip() not in flags:
+            continue
+        name = name.strip()
+        if name.startswith("$"):
+            app_route += stage_list(variables.get(name[1:]), p_src, f"vars.{name[1:]}")
+        else:
+            app_route.append(name)
+    wpath = w.get("path", {})
+    route = (stage_list(wpath.get("send"), w_src, "path.send")
+             + stage_list(variables["to_server"], p_src, "vars.to_server") + app_route
+             + stage_list(variables["to_client"], p_src, "vars.to_client")
+             + stage_list(wpath.get("receive"), w_src, "path.receive"))
+
+    # the stages it crosses, with costs evaluated
+    pools = [(h_src, h), (p_src, p), (a_src, a), (w_src, w)]
+    stages: dict[str, Any] = {}
+    for name in route:
+        if name in stages:
+            continue
+        for src, data in pools:
+            if name in data.get("stages", {}):
+                spec = copy.deepcopy(data["stages"][name])
+                for k in COST_KEYS:
+                    if k in spec:
+                        spec[k] = evaluate(spec[k], params, variables, src,
+                                           f"stages.{name}.{k}")
+                stages[name] = spec
+                break
+        else:
+            raise ConfigError(p_src, "vars", f"stage {name!r} on the route of {test} is defined "
+                              "in none of the host, platform, app or workload files")
+    writes = "writes" in flags
+    for spec in stages.values():
+        if "batch_device" in spec:
+            if writes and settings.aof:
+                spec["batch_device_when"] = [test]
+            else:
+                del spec["batch_device"]
+
+    # contexts: roles placed on the host's cores
+    placement = {**h.get("placement", {}), **settings.placement}
+    contexts: dict[str, Any] = {}
+    used = {s["context"] for s in stages.values() if "context" in s}
+    for _src, data in pools:
+        for name, c in data.get("contexts", {}).items():
+            if name in used and name not in contexts:
+                c = dict(c)
+                role = c.get("cores", name)
+                if isinstance(role, str):
+                    if role not in placement:
+                        raise ConfigError(h_src, f"placement.{role}", "missing: no core for "
+                                          f"the {role} role")
+                    c["cores"] = placement[role]
+                contexts[name] = c
+    for name in used - set(contexts):
+        if name not in placement:
+            raise ConfigError(h_src, f"placement.{name}", f"missing: no core for {name}")
+        contexts[name] = {"cores": placement[name]}
+
+    devices = {}
+    needed = {s.get("batch_device") for s in stages.values()} | {
+        s.get("device") for s in stages.values()}
+    for name, d in p.get("devices", {}).items():
+        if name in needed:
+            d = dict(d)
+            d.pop("source", None)
+            if "service" in d:
+                d["service"] = evaluate(d["service"], params, variables, p_src,
+                                        f"devices.{name}.service")
+            devices[name] = d
+
+    wl = w.get("workload", {})
+    hh = h.get("host", {})
+    return {
+        "scenario": {"name": f"{platform}/{test}", "time_unit": "ns",
+                     "description": f"{workload} {test} against {app} on {platform} ({host})"},
+        "host": {"name": hh.get("name", host), "cores": hh.get("cores", 1),
+                 "speed": hh.get("speed", 1.0)},
+        "contexts": contexts,
+        "devices": devices,
+        "stages": {n: {k: v for k, v in s.items() if k != "source"} for n, s in stages.items()},
+        "path": {"route": route},
+        "workload": {
+            "kind": wl.get("kind", "closed"),
+            "clients": settings.clients or wl.get("clients", 1),
+            "pipeline": settings.pipeline or wl.get("pipeline", 1),
+            "requests": settings.requests or wl.get("requests", 100000),
+            "warmup": settings.warmup,
+            "classes": [{"name": test, "request_bytes": float(t.get("request_bytes", 0)),
+                         "reply_bytes": float(t.get("reply_bytes", 0))}],
+        },
+        "run": {"reps": settings.reps, "max_reps": settings.max_reps,
+                "precision": settings.precision, "workers": settings.workers},
+    }
