@@ -72,9 +72,16 @@ class Segmenter:
         self.draws = draws  # (stage name, distribution) -> iterator of draws
         self.class_index = class_index
         self._batches: dict[str, BatchSegment] = {}
+        self._fixed: dict[str, Any] = {}  # stage name -> its iterator of cost draws
 
     def _part(self, spec: StageSpec) -> _Part:
-        return _Part(self.draws(spec.name, spec.cost.fixed), spec.cost.per_byte_ns,
+        # one stream of draws per stage, shared by every crossing of it (a stage crossed by
+        # the request and again by the reply, or by several classes): separate iterators on
+        # the same named stream would hand each crossing the same numbers
+        fixed = self._fixed.get(spec.name)
+        if fixed is None:
+            fixed = self._fixed[spec.name] = self.draws(spec.name, spec.cost.fixed)
+        return _Part(fixed, spec.cost.per_byte_ns,
                      spec.cost.size, self.acct.index[spec.name], spec.cost.per_command_ns)
 
     def _batch(self, spec: StageSpec) -> BatchSegment:
