@@ -29,6 +29,8 @@ from heapq import heappop, heappush, heapreplace
 from itertools import count
 from typing import Any
 
+from simpy.core import NORMAL
+
 from sim.kernel import Kernel, _Wake
 
 Callback = Callable[[Any], None]
@@ -104,12 +106,23 @@ class RunToCompletion(Domain):
         free = ctx._free
         start = free[0]
         if self.core_bound:
-            cf = self.cores_free
-            if cf[0] > start:
-                start = cf[0]
+            # The task is ready at max(now, its thread's free time). It takes the core that
+            # fell free last but not after then (best fit), so that a core idle earlier stays
+            # free for other contexts' tasks; if none is free by then, the first to fall free.
             if now > start:
                 start = now
-            heapreplace(cf, start + t)
+            cf = self.cores_free
+            best = -1
+            first = 0
+            for i, f in enumerate(cf):
+                if f <= start and (best < 0 or f > cf[best]):
+                    best = i
+                if f < cf[first]:
+                    first = i
+            if best < 0:
+                best = first
+                start = cf[first]
+            cf[best] = start + t
         elif now > start:
             start = now
         end = start + t
@@ -119,7 +132,9 @@ class RunToCompletion(Domain):
             heapreplace(free, end)
         ctx.busy_ns += t
         ctx.tasks += 1
-        k.call_at(end, callback, payload)
+        # k.call_at(end, callback, payload), inlined on the hot path
+        k.scheduled += 1
+        heappush(k._queue, (end, NORMAL, next(k._eid), _Wake(callback, payload)))
 
 
 class _Task:
