@@ -308,6 +308,10 @@ def _resolve_workload(t: dict[str, Any], src: str) -> dict[str, Any]:
                 raise ConfigError(src, f"workload.{k}", "does not apply to an open workload")
         if w["pipeline"] != 1:
             raise ConfigError(src, "workload.pipeline", "does not apply to an open workload")
+        if "interarrival" in w and parse_distribution(
+                w["interarrival"], src, "workload.interarrival").mean <= 0:
+            raise ConfigError(src, "workload.interarrival", "must have a mean > 0 (zero "
+                              "would send endless requests at one instant)")
     else:
         if "clients" not in w:
             raise ConfigError(src, "workload.clients", "a closed workload needs clients")
