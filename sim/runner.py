@@ -101,8 +101,8 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
     stages = {}
     for i, name in enumerate(model.stage_order):
         stages[name] = {
-            k.replace("_ns", "_ms"): _mean([r.stage_ns[k][i] for r in results])
-            / (NS_PER_MS if k.endswith("_ns") else 1.0)
+            k.replace("_ns", "_ms"): _finite(_mean([r.stage_ns[k][i] for r in results])
+                                             / (NS_PER_MS if k.endswith("_ns") else 1.0))
             for k in ("cpu_ns", "wait_ns", "device_ns", "visits")
         }
     return {
@@ -112,8 +112,8 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
         "throughput_rps": thr.as_dict(),
         "latency_ms": {k: e.scaled(1 / NS_PER_MS).as_dict() for k, e in lat.items()},
         "mean_in_system": in_sys.as_dict(),
-        "littles_law": {"mean_in_system": in_sys.value,
-                        "throughput_x_latency": thr.value / NS_PER_S * mean_lat},
+        "littles_law": {"mean_in_system": _finite(in_sys.value),
+                        "throughput_x_latency": _finite(thr.value / NS_PER_S * mean_lat)},
         "utilisation": util,
         "stages_ms_per_request": stages,
         "completed_requests": completed,
@@ -124,6 +124,11 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
         "wall_seconds": round(wall, 4),
         "resolved_scenario": resolved,
     }
+
+
+def _finite(x: float) -> float | None:
+    """``x`` as a plain float, or None when it is not finite (JSON has no NaN)."""
+    return float(x) if math.isfinite(x) else None
 
 
 def _mean(xs: list[float]) -> float:
