@@ -83,7 +83,7 @@ class BatchMeans:
                 self.starts.append(start)
                 self.ends.append(float(times_ns[j - 1]))
             i = j
-            if len(self.counts) > MAX_BATCHES and self.counts[-1] == self.batch_size:
+            if len(self.counts) >= MAX_BATCHES and self.counts[-1] == self.batch_size:
                 self._halve()
 
     def _halve(self) -> None:
