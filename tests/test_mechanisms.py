@@ -1,0 +1,421 @@
+"""The engine's mechanisms, stated as exact timelines with deterministic costs.
+
+Each test builds a small model through the real scenario loader, injects requests at
+chosen times and asserts when each one leaves (all times in ns, ``time_unit = "ns"``):
+batching stages (max_batch, per-batch and per-item costs, the coalescing window, cpu
+stages absorbed into the batch, a device visit only for some classes), cooperative and
+preemptive contexts sharing cores, devices that serialise visits, and the number of
+simulation events per request when consecutive stages coalesce. Then the properties the
+statistics rest on: same seed, same bits (with one process or two); random streams named
+by component, so adding a stage shifts nobody else's draws; histogram quantiles within
+their stated error with memory flat in sample count; batch means capped at 64 batches;
+warm-up removal that resets every counter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from simkit import THEORY, Trace, assemble, scenario
+
+from sim.randomness import Distribution, stream
+from sim.runner import RunOptions, run_points
+from sim.scenario import load_scenario
+from sim.stats.estimators import MAX_BATCHES, BatchMeans
+from sim.stats.histogram import LogHistogram
+
+# --------------------------------------------------------------------------- batching
+
+
+def batch_stage(**params) -> dict:
+    return {"kind": "batch", "context": "ctx", **params}
+
+
+def test_batch_with_window_leaves_when_full_or_when_the_first_item_has_waited_a_window():
+    # per item 1, per batch 10, at most 3 items, window 5 after the first waiting item
+    a = assemble(scenario({"poll": batch_stage(cost=1, per_batch=10, max_batch=3, window=5)},
+                          ["poll"]))
+    t = Trace(a)
+    for at in (0, 1, 2, 3, 19, 40, 41):
+        t.send(at)
+    left = t.run()
+    assert left == [
+        15, 15, 15,  # full at t=2 (3 items): 10 + 3*1 -> leaves at 15
+        26,          # came at 3 while busy; its window ran out at 8, so it goes alone at 15
+        37,          # came at 19 while busy; window out at 24 -> goes at 26, alone
+        57, 57,      # 40 opens a window to 45; 41 joins; 10 + 2*1 -> 57
+    ]
+    seg = a.source.routes[0][0]
+    assert (seg.batches, seg.items) == (4, 7)
+
+
+def test_batch_until_idle_takes_what_waited_up_to_max_batch():
+    a = assemble(scenario({"poll": batch_stage(cost=1, per_batch=10, max_batch=2)}, ["poll"]))
+    t = Trace(a)
+    for at in (0, 1, 2, 3):
+        t.send(at)
+    # 0 alone (11); 1 and 2 as a batch of two at 11 (12 -> 23); 3 alone at 23 (11 -> 34)
+    assert t.run() == [11, 23, 23, 34]
+    seg = a.source.routes[0][0]
+    assert (seg.batches, seg.items) == (3, 4)
+
+
+def test_cpu_stages_after_a_batch_on_its_context_run_inside_the_batch():
+    # an event loop: a batching poll, then parsing on the same context, paid per item
+    a = assemble(scenario({"poll": batch_stage(cost=1, per_batch=10),
+                           "parse": {"kind": "cpu", "context": "ctx", "cost": 2}},
+                          ["poll", "parse"]))
+    t = Trace(a)
+    for at in (0, 1, 2):
+        t.send(at)
+    # 0 alone: 10 + (1 + 2) -> 13; 1 and 2 together at 13: 10 + 2*(1 + 2) -> 29
+    assert t.run() == [13, 29, 29]
+    assert a.kernel.scheduled == 3 + 2  # three injections, two batches: parse costs no event
+
+
+def redis_like() -> dict:
+    return scenario(
+        {"loop": batch_stage(cost=1, per_batch=10, batch_device="disk",
+                             batch_device_when=["SET"])},
+        devices={"disk": {"service": 100}},
+        classes=[{"name": "GET"}, {"name": "SET"}], routes={"GET": ["loop"], "SET": ["loop"]})
+
+
+def test_batch_visits_its_device_only_when_it_holds_a_class_that_needs_it():
+    a = assemble(redis_like())
+    t = Trace(a)
+    GET, SET = 0, 1
+    t.send(0, GET)    # batch [GET]: 0..11, no fsync
+    t.send(20, SET)   # batch [SET]: 20..31, then the disk 31..131
+    t.send(21, GET)   # waits for the SET batch, fsync included: 131..142
+    t.send(300, GET)  # batch [GET]: 300..311
+    t.send(301, GET)  # these two form one batch at 311: 10 + 2 -> 323,
+    t.send(302, SET)  # and it holds a SET, so both wait for the disk: 423
+    assert t.run() == [11, 131, 142, 311, 423, 423]
+    assert a.devices["disk"].visits == 2
+
+
+# ------------------------------------------------------------------- contexts on cores
+
+
+def two_tasks(policy: str, *, cores: int = 1, pool: bool = False, tasks=(3, 1)) -> list[float]:
+    """Tasks of the given lengths, all submitted at t=0, each by its own class.
+
+    Each task runs on its own context sharing all cores, or (``pool``) on one context with
+    as many threads as there are tasks.
+    """
+    names = [f"t{i}" for i in range(len(tasks))]
+    all_cores = list(range(cores))
+    if pool:
+        contexts = {"pool": {"threads": len(tasks), "cores": all_cores}}
+        ctx = dict.fromkeys(names, "pool")
+    else:
+        contexts = {n: {"cores": all_cores} for n in names}
+        ctx = {n: n for n in names}
+    a = assemble(scenario(
+        {n: {"kind": "cpu", "context": ctx[n], "cost": w}
+         for n, w in zip(names, tasks, strict=True)},
+        host={"cores": cores, "scheduling": policy}, contexts=contexts,
+        classes=[{"name": n} for n in names], routes={n: [n] for n in names}))
+    t = Trace(a)
+    for i in range(len(tasks)):
+        t.send(0, i)
+    return t.run()
+
+
+def test_cooperative_contexts_on_one_core_run_to_completion_in_turn():
+    # the long task started first keeps the core; the short one finishes at 3 + 1
+    assert two_tasks("cooperative") == [3, 4]
+
+
+def test_preemptive_contexts_on_one_core_share_it_equally():
+    # processor sharing: both at half speed; the short one is done at 2, the long at 2 + 2
+    assert two_tasks("preemptive") == [4, 2]
+
+
+def test_preemptive_sharing_slows_as_more_threads_run():
+    # three on one core at 1/3 each: 1 done at 3; the rest at 1/2: 2 done at 5; 3 at 6
+    assert two_tasks("preemptive", tasks=(1, 2, 3)) == [3, 5, 6]
+
+
+@pytest.mark.parametrize("policy", ["cooperative", "preemptive"])
+def test_a_context_with_two_threads_on_two_cores_runs_two_tasks_at_once(policy):
+    assert two_tasks(policy, cores=2, pool=True) == [3, 1]
+
+
+@pytest.mark.parametrize("policy", ["cooperative", "preemptive"])
+def test_a_third_task_waits_for_a_free_thread(policy):
+    # threads = cores = 2, so nobody waits for a core: the third task takes the thread
+    # freed at 1 and ends at 2, whatever the policy
+    contexts = {"pool": {"threads": 2, "cores": [0, 1]}}
+    a = assemble(scenario({"w3": {"kind": "cpu", "context": "pool", "cost": 3},
+                           "w1": {"kind": "cpu", "context": "pool", "cost": 1}},
+                          host={"cores": 2, "scheduling": policy}, contexts=contexts,
+                          classes=[{"name": "long"}, {"name": "short"}],
+                          routes={"long": ["w3"], "short": ["w1"]}))
+    t = Trace(a)
+    t.send(0, 0)
+    t.send(0, 1)
+    t.send(0, 1)
+    assert t.run() == [3, 1, 2]
+
+
+def test_two_threads_on_one_core_cooperative_vs_preemptive():
+    assert two_tasks("cooperative", pool=True) == [3, 4]
+    assert two_tasks("preemptive", pool=True) == [4, 2]
+
+
+def test_cooperative_domain_never_leaves_a_core_idle_while_a_task_is_ready():
+    # contexts a, b, c share cores 0 and 1. a gets two tasks of 10 at t=0 (its one thread
+    # runs them back to back); b's task of 1 at t=1 must take the idle core at once.
+    a = assemble(scenario(
+        {"wa": {"kind": "cpu", "context": "a", "cost": 10},
+         "wb": {"kind": "cpu", "context": "b", "cost": 1},
+         "wc": {"kind": "cpu", "context": "c", "cost": 1}},
+        host={"cores": 2, "scheduling": "cooperative"},
+        contexts={n: {"cores": [0, 1]} for n in "abc"},
+        classes=[{"name": n} for n in "abc"], routes={n: [f"w{n}"] for n in "abc"}))
+    t = Trace(a)
+    t.send(0, 0)
+    t.send(0, 0)
+    t.send(1, 1)
+    t.send(3, 2)
+    assert t.run() == [10, 20, 2, 4]
+
+
+# ------------------------------------------------------------------------------ devices
+
+
+def one_device(**device) -> list[float]:
+    a = assemble(scenario({"fsync": {"kind": "device", "device": "disk"}}, ["fsync"],
+                          devices={"disk": device}))
+    t = Trace(a)
+    for _ in range(3):
+        t.send(0)
+    return t.run()
+
+
+def test_a_disk_with_fixed_fsync_latency_serialises_visits():
+    assert one_device(service=5) == [5, 10, 15]
+
+
+def test_a_device_with_two_servers_serves_two_visits_at_once():
+    assert one_device(service=5, servers=2) == [5, 5, 10]
+
+
+def test_a_link_pays_per_byte_for_the_bytes_the_stage_carries():
+    a = assemble(scenario({"tx": {"kind": "device", "device": "link", "bytes": "reply"}},
+                          ["tx"], devices={"link": {"service": 1, "per_byte": 2}}))
+    t = Trace(a)
+    t.send(0, request_bytes=1000, reply_bytes=10)
+    t.send(0, request_bytes=1000, reply_bytes=10)
+    assert t.run() == [21, 42]
+
+
+# ----------------------------------------------------------------- coalescing and events
+
+N = 50
+
+
+def paced(stages: dict, route: list[str], cores: int = 1, contexts=None) -> tuple[int, object]:
+    """``N`` requests, one every 100 ns (far apart: no queueing), through ``route``."""
+    a = assemble(scenario(stages, route, host={"cores": cores}, contexts=contexts,
+                          workload={"kind": "open", "interarrival": 100, "requests": N,
+                                    "warmup": 0}))
+    a.run()
+    assert a.recorder.measured == N
+    return a.kernel.scheduled, a
+
+
+def arrivals_scheduled() -> int:
+    return N + 1  # every arrival schedules the next one
+
+
+def test_ten_cpu_stages_on_one_context_cost_one_event_per_request():
+    stages = {f"layer{i}": {"kind": "cpu", "context": "ctx", "cost": i + 1} for i in range(10)}
+    events, a = paced(stages, list(stages))
+    assert events == arrivals_scheduled() + N * 1
+    # still booked layer by layer
+    assert a.acct.cpu == [N * (i + 1) for i in range(10)]
+    assert a.recorder.histogram.max == sum(range(1, 11))
+
+
+def test_ten_cpu_stages_alternating_two_contexts_cost_ten_events_per_request():
+    stages = {f"layer{i}": {"kind": "cpu", "context": "ab"[i % 2], "cost": 1}
+              for i in range(10)}
+    events, _ = paced(stages, list(stages), cores=2,
+                      contexts={"a": {"cores": [0]}, "b": {"cores": [1]}})
+    assert events == arrivals_scheduled() + N * 10
+
+
+def test_consecutive_delay_stages_are_one_timer():
+    stages = {f"wire{i}": {"kind": "delay", "cost": 5} for i in range(3)}
+    events, a = paced(stages, list(stages))
+    assert events == arrivals_scheduled() + N * 1
+    assert a.recorder.histogram.max == 15
+
+
+def test_coalescing_stops_at_every_change_of_resource():
+    stages = {"syscall": {"kind": "cpu", "context": "ctx", "cost": 1},
+              "tcp": {"kind": "cpu", "context": "ctx", "cost": 2},
+              "wire": {"kind": "delay", "cost": 10},
+              "prop": {"kind": "delay", "cost": 10},
+              "rx": {"kind": "cpu", "context": "ctx", "cost": 3}}
+    events, a = paced(stages, list(stages))
+    assert events == arrivals_scheduled() + N * 3  # cpu | delay | cpu
+    assert a.recorder.histogram.max == 26
+
+
+# ------------------------------------------------------------------------- determinism
+
+
+def short_runs(seed: int, workers: int) -> str:
+    points = load_scenario(THEORY / "tandem5.toml", ["workload.requests=3000"])
+    rows = run_points(points, RunOptions(seed=seed, reps=4, workers=workers))
+    for row in rows:
+        row.pop("wall_seconds")
+    return json.dumps(rows, sort_keys=True)
+
+
+def test_same_seed_gives_bit_identical_results_in_one_process_or_two():
+    one = short_runs(seed=11, workers=1)
+    assert one == short_runs(seed=11, workers=2)
+    assert one != short_runs(seed=12, workers=1)
+
+
+def probe_stations(extra: bool) -> tuple[list[float], list[float], list[float]]:
+    """Station 1's departure times, station 2's drawn costs, and end-to-end latencies."""
+    exp = {"dist": "exponential", "mean": 1.0}
+    stages = {"station1": {"kind": "cpu", "context": "s1", "cost": exp},
+              "station2": {"kind": "cpu", "context": "s2", "cost": exp}}
+    route = ["station1", "station2"]
+    if extra:
+        stages["hop"] = {"kind": "delay", "cost": {"dist": "exponential", "mean": 0.3}}
+        route = ["station1", "hop", "station2"]
+    a = assemble(scenario(stages, route, time_unit="ms", host={"cores": 2},
+                          contexts={"s1": {"cores": [0]}, "s2": {"cores": [1]}},
+                          workload={"kind": "open", "rate": 0.5, "requests": 2000,
+                                    "warmup": 0}), seed=3)
+    route_segments = a.source.routes[0]
+    s1, s2 = route_segments[0], route_segments[-2]
+    departures, costs = [], []
+    s1_done, s2_enter = s1._done, s2.enter
+
+    def on_s1_done(event):
+        departures.append(a.kernel.now)
+        s1_done(event)
+
+    def on_s2_enter(req):
+        s2_enter(req)
+        costs.append(req.work)
+
+    s1._done, s2.enter = on_s1_done, on_s2_enter
+    latencies = []
+    sink = route_segments[-1]
+    done = sink.on_done
+    sink.on_done = lambda req: (latencies.append(a.kernel.now - req.t0), done(req))
+    a.run()
+    return departures[:1500], costs[:1500], latencies[:1500]
+
+
+def test_adding_a_stage_to_a_route_shifts_no_other_components_draws():
+    base_dep, base_cost, base_lat = probe_stations(extra=False)
+    dep, cost, lat = probe_stations(extra=True)
+    assert dep == base_dep  # same arrivals, same station-1 service draws
+    assert cost == base_cost  # station 2 draws the same numbers from its own stream
+    assert lat != base_lat  # while the new stage does change the end-to-end times
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+@pytest.mark.parametrize("q", [0.5, 0.9, 0.99, 0.999])
+def test_histogram_quantiles_are_within_the_stated_relative_error(q):
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.lognormal(11.0, 1.5, 200_000), rng.exponential(3e4, 50_000)])
+    h = LogHistogram()
+    for block in np.array_split(x, 13):
+        h.add_many(block)
+    exact = float(np.quantile(x, q, method="inverted_cdf"))
+    assert abs(h.quantile(q) - exact) <= h.rel_error * exact
+    assert h.quantile(1.0) == x.max()
+    assert h.n == x.size
+    assert math.isclose(h.mean, x.mean(), rel_tol=1e-12)
+
+
+def test_histogram_memory_does_not_grow_with_the_number_of_samples():
+    rng = np.random.default_rng(1)
+    h = LogHistogram()
+    size = h.counts.size
+    h.add_many(rng.exponential(1e6, 1_000))
+    h.add_many(rng.exponential(1e6, 1_000_000))
+    h.add_many(np.array([0.2, 5e14]))  # below 1 ns and beyond the last bucket: clipped
+    assert h.counts.size == size
+    assert h.counts.sum() == h.n == 1_001_002
+    assert size < 4000
+
+
+def test_batch_means_double_the_batch_size_and_keep_at_most_64_batches():
+    rng = np.random.default_rng(2)
+    bm = BatchMeans(batch_size=64)
+    t = 0.0
+    longest = total = 0
+    for _ in range(300):
+        n = int(rng.integers(1, 6000))
+        times = t + np.cumsum(rng.exponential(1.0, n))
+        t = float(times[-1])
+        bm.add_block(times, rng.exponential(5.0, n), 0.0)
+        total += n
+        longest = max(longest, len(bm.counts))
+        assert sum(bm.counts) == total  # every completion is in some batch
+    assert MAX_BATCHES == 64
+    assert longest <= 64
+    assert bm.batch_size > 64 and bm.batch_size & (bm.batch_size - 1) == 0
+    assert all(c == bm.batch_size for c in bm.counts[:-1])
+    assert bm.starts[1:] == bm.ends[:-1]  # batches tile the window
+    mean = bm.mean_latency(5.0)
+    assert mean.low < 5.0 < mean.high
+    thr = bm.throughput(1.0)
+    assert thr.low < 1.0 < thr.high
+
+
+def test_warm_up_removal_resets_every_counter():
+    # one client, 10 requests of exactly 1 ms CPU then a 2 ms disk visit; the first 5 are
+    # warm-up: when the 5th completes (t = 15 ms), every counter starts again from zero
+    raw = scenario({"work": {"kind": "cpu", "context": "ctx", "cost": 1},
+                    "fsync": {"kind": "device", "device": "disk"}},
+                   ["work", "fsync"], time_unit="ms", devices={"disk": {"service": 2}},
+                   workload={"kind": "closed", "clients": 1, "requests": 5, "warmup": 1.0})
+    a = assemble(raw)
+    a.run()
+    ms = 1e6
+    rec = a.recorder
+    assert (rec.completed, rec.measured) == (10, 5)
+    assert rec.t_begin == 15 * ms and rec.t_end == 30 * ms
+    assert rec.histogram.n == 5 and rec.histogram.mean == 3 * ms
+    ctx, disk = a.contexts["ctx"], a.devices["disk"]
+    assert (ctx.tasks, ctx.busy_ns) == (5, 5 * ms)
+    assert (disk.visits, disk.busy_ns) == (5, 10 * ms)
+    assert a.acct.cpu == [5 * ms, 0.0] and a.acct.device == [0.0, 10 * ms]
+    assert a.acct.visits == [5, 5]
+    assert rec.area == pytest.approx(15 * ms)  # one request in the system all along
+
+
+def test_a_stage_crossed_twice_draws_fresh_numbers_each_time():
+    # a layer crossed by the request and again by the reply: the two crossings take the
+    # next two numbers of the stage's one stream, not the same number twice
+    exp = {"dist": "exponential", "mean": 100.0}
+    a = assemble(scenario({"tcp": {"kind": "cpu", "context": "ctx", "cost": exp}},
+                          ["tcp", "tcp"]), seed=5)
+    t = Trace(a)
+    t.send(0)
+    t.send(1e9)
+    first, second = t.run()
+    draws = Distribution("exponential", {"mean": 100.0}).iterator(stream(5, 0, "tcp"))
+    d = [next(draws) for _ in range(4)]
+    assert first == d[0] + d[1]
+    assert second - 1e9 == pytest.approx(d[2] + d[3], rel=1e-9)
+    assert d[0] != d[1]
