@@ -1,0 +1,386 @@
+"""Where one request's time goes: the stage-by-stage breakdown behind ``uksim explain``.
+
+:func:`explain` composes one scenario (host, platform, app, workload, test, load), runs it
+with the usual runner and reads the per-stage accounts back in route order. Every stage
+reports, per *message* (one round trip of a pipeline of ``-P`` commands), the CPU time it
+booked, the time it spent waiting (for its core, for the batch it rides in, for a device's
+queue) and device or delay time, in microseconds. Nothing is printed here; the command
+(:mod:`sim.commands.explain`) and the waterfall plot (:mod:`sim.plots.waterfall`) render
+the :class:`Explanation` this returns.
+
+What the accounts include, and why they add up to the latency:
+
+* a ``cpu`` segment books each stage's own CPU time, and the time between the segment's
+  entry and its end minus that CPU time (waiting for the core, or a slower share of it)
+  as waiting of the segment's *first* stage (consecutive cpu stages on one context run as
+  one task, so their queueing cannot be split between them);
+* a ``batch`` stage books each item's own CPU (its share of the per-batch cost, plus the
+  cpu stages it absorbs, which are booked to those stages), the device visit of the batch
+  (the AOF fsync), and everything else between the item's arrival and the batch's release
+  as waiting: queueing behind the running batch and the other items' CPU in its own batch;
+* ``delay`` stages book their duration as device time, ``device`` stages their service as
+  device time and their queue as waiting.
+
+So every nanosecond between a message's send and its last reply is booked to exactly one
+stage, and the per-message sum equals the mean latency per message up to the edges of
+the measurement window (messages in flight when it opens and when it closes, about
+``clients`` messages out of ``requests / pipeline``: :data:`ACCOUNTING_TOLERANCE`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sim.composition import Settings, compose, platform_names, workload_tests
+from sim.errors import UksimError
+from sim.parameters import current_parameters
+from sim.resources import models_dir
+from sim.runner import RunOptions, run_point
+from sim.scenario import expand_and_resolve
+
+NS_PER_US = 1e3
+US_PER_MS = 1e3
+# |sum of the stage times / simulated mean latency per message - 1| stays within this
+# (window-edge effects; see the module docstring). Tests check it.
+ACCOUNTING_TOLERANCE = 0.02
+SATURATED = 0.9  # a resource busy this much of the time is called the bottleneck
+
+
+@dataclass(frozen=True)
+class ExplainRequest:
+    """What to explain: one test on one platform under one load (the study's by default)."""
+
+    platform: str
+    app: str = "redis"
+    test: str = "GET"
+    host: str = "i5-3470"
+    workload: str = "redis-benchmark"
+    clients: int = 10
+    pipeline: int = 10
+    aof: bool = True
+    requests: int = 20_000
+    reps: int = 3
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A value with its 95% confidence interval (``low``/``high`` None when unknown)."""
+
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class StageTime:
+    """One stage on the route, with the time it books per message (µs)."""
+
+    name: str
+    kind: str  # cpu, batch, delay, device
+    context: str | None  # cpu and batch stages
+    cores: tuple[int, ...]
+    device: str | None  # device stages, and a batch stage's batch_device
+    inside: str | None  # the batch stage whose task pays this stage's CPU
+    description: str
+    cpu_us: float
+    wait_us: float
+    device_us: float
+    share: float  # of the accounted round trip
+
+    @property
+    def total_us(self) -> float:
+        return self.cpu_us + self.wait_us + self.device_us
+
+
+@dataclass(frozen=True)
+class Load:
+    """How busy a context (its cores) or a device was, and its work per message."""
+
+    name: str
+    kind: str  # context or device
+    cores: tuple[int, ...]
+    utilisation: Interval
+    cpu_us_per_message: float | None  # contexts: CPU its stages booked per message
+
+
+@dataclass(frozen=True)
+class Explanation:
+    request: ExplainRequest
+    parameters: str  # where the parameter values come from (priors or a calibration file)
+    route: list[str]
+    stages: list[StageTime]
+    cpu_us: float
+    wait_us: float
+    device_us: float
+    total_us: float  # accounted per message: the sum of the stage times
+    latency_us: Interval  # simulated mean latency per message (= per request)
+    p99_us: Interval
+    throughput_rps: Interval
+    loads: list[Load]
+    bottleneck: str  # one sentence
+    status: str
+    replications: int
+    completed_requests: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def accounting_gap(self) -> float:
+        """Accounted time per message over the simulated mean latency, minus one."""
+        if not self.latency_us.value:
+            return math.nan
+        return self.total_us / self.latency_us.value - 1.0
+
+    def load(self, name: str) -> Load | None:
+        return next((x for x in self.loads if x.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for s, st in zip(d["stages"], self.stages, strict=True):
+            s["total_us"] = st.total_us
+        d["accounting_gap"] = self.accounting_gap
+        d["accounting_tolerance"] = ACCOUNTING_TOLERANCE
+        return _json_safe(d)
+
+
+def _json_safe(x: Any) -> Any:
+    """``x`` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def app_names() -> list[str]:
+    return sorted(p.stem for p in (models_dir() / "apps").glob("*.toml"))
+
+
+def check_request(req: ExplainRequest) -> ExplainRequest:
+    """``req`` with the test's name as the workload spells it, or a one-line UksimError."""
+    known = platform_names()
+    if req.platform not in known:
+        raise UksimError(f"unknown platform {req.platform!r}; known: {', '.join(known)}")
+    apps = app_names()
+    if req.app not in apps:
+        raise UksimError(f"unknown app {req.app!r}; known: {', '.join(apps)}")
+    workloads = sorted(p.stem for p in (models_dir() / "workloads").glob("*.toml"))
+    if req.workload not in workloads:
+        raise UksimError(f"unknown workload {req.workload!r}; known: {', '.join(workloads)}")
+    hosts = sorted(p.stem for p in (models_dir() / "hosts").glob("*.toml"))
+    if req.host not in hosts:
+        raise UksimError(f"unknown host {req.host!r}; known: {', '.join(hosts)}")
+    tests = workload_tests(req.workload)
+    match = [t for t in tests if t.upper() == req.test.upper()]
+    if not match:
+        raise UksimError(f"unknown test {req.test!r} for {req.workload}; known: "
+                         f"{', '.join(tests)}")
+    for name, value, low in (("clients", req.clients, 1), ("pipeline", req.pipeline, 1),
+                             ("requests", req.requests, 1), ("reps", req.reps, 2)):
+        if value < low:
+            raise UksimError(f"{name} must be at least {low}, got {value}")
+    if req.test != match[0]:
+        req = ExplainRequest(**{**asdict(req), "test": match[0]})
+    return req
+
+
+def _interval(d: dict[str, Any] | None, factor: float = 1.0) -> Interval:
+    if not d or d.get("value") is None:
+        return Interval(math.nan)
+    lo, hi = (d.get("ci95") or [None, None])[:2]
+    return Interval(d["value"] * factor, None if lo is None else lo * factor,
+                    None if hi is None else hi * factor)
+
+
+def _absorbed_by(route: list[str], stages: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Stage -> the batch stage that pays its CPU (the cpu stages that follow a batch stage
+    on its context, as :mod:`sim.paths` compiles them)."""
+    inside: dict[str, str] = {}
+    batch: str | None = None
+    for name in route:
+        s = stages[name]
+        if batch is not None and s["kind"] == "cpu" and s.get("context") == \
+                stages[batch].get("context"):
+            inside.setdefault(name, batch)
+            continue
+        batch = name if s["kind"] == "batch" else None
+    return inside
+
+
+def explain(req: ExplainRequest) -> Explanation:
+    """Run ``req``'s scenario and break its round trip down stage by stage."""
+    req = check_request(req)
+    params = current_parameters()
+    settings = Settings(clients=req.clients, pipeline=req.pipeline, requests=req.requests,
+                        aof=req.aof, reps=req.reps, max_reps=req.reps, workers=1)
+    raw = compose(req.host, req.platform, req.app, req.workload, req.test, params, settings)
+    resolved = expand_and_resolve(raw, f"{req.platform}/{req.test}")[0]
+    row = run_point(resolved, RunOptions(seed=req.seed, reps=req.reps))
+    if "stages_ms_per_request" not in row:
+        reasons = ", ".join(f"{k} at {u:.0%}" for k, u in row.get("saturated_by", {}).items())
+        raise UksimError(f"{req.platform}/{req.test} is saturated before it runs"
+                         + (f" ({reasons})" if reasons else "") + "; nothing to explain")
+    return _build(req, resolved, row, params.origin)
+
+
+def _build(req: ExplainRequest, resolved: dict[str, Any], row: dict[str, Any],
+           origin: str) -> Explanation:
+    pipeline = resolved["workload"]["pipeline"]
+    per_msg = pipeline * US_PER_MS  # ms per request -> µs per message
+    stage_specs: dict[str, dict[str, Any]] = resolved["stages"]
+    contexts: dict[str, dict[str, Any]] = resolved["contexts"]
+    route = list(resolved["path"]["route"])
+    inside = _absorbed_by(route, stage_specs)
+    booked = row["stages_ms_per_request"]
+
+    seen: list[str] = []
+    for name in route:
+        if name not in seen:
+            seen.append(name)
+    times: dict[str, tuple[float, float, float]] = {}
+    for name in seen:
+        b = booked.get(name, {})
+        cpu, wait, dev = ((b.get(k) or 0.0) * per_msg for k in ("cpu_ms", "wait_ms", "device_ms"))
+        # waiting is elapsed time minus work: rounding can leave -1e-12 where there was none
+        times[name] = (cpu, 0.0 if -1e-6 < wait < 0 else wait, dev)
+    total = sum(sum(t) for t in times.values())
+    stages = []
+    for name in seen:
+        s = stage_specs[name]
+        cpu, wait, dev = times[name]
+        ctx = s.get("context")
+        stages.append(StageTime(
+            name=name, kind=s["kind"], context=ctx,
+            cores=tuple(contexts[ctx]["cores"]) if ctx in contexts else (),
+            device=s.get("device") or s.get("batch_device"), inside=inside.get(name),
+            description=s.get("description", ""), cpu_us=cpu, wait_us=wait, device_us=dev,
+            share=(cpu + wait + dev) / total if total > 0 else math.nan))
+
+    loads = []
+    for key, est in row.get("utilisation", {}).items():
+        kind, _, name = key.partition(".")
+        cpu = (sum(st.cpu_us for st in stages if st.context == name) if kind == "context"
+               else None)
+        cores = tuple(contexts[name]["cores"]) if kind == "context" and name in contexts else ()
+        loads.append(Load(name, kind, cores, _interval(est), cpu))
+    loads.sort(key=lambda x: -(x.utilisation.value if math.isfinite(x.utilisation.value)
+                                else -1.0))
+    lat = row["latency_ms"]
+    expl = Explanation(
+        request=req, parameters=origin, route=route, stages=stages,
+        cpu_us=sum(s.cpu_us for s in stages), wait_us=sum(s.wait_us for s in stages),
+        device_us=sum(s.device_us for s in stages), total_us=total,
+        latency_us=_interval(lat.get("mean"), US_PER_MS),
+        p99_us=_interval(lat.get("p99"), US_PER_MS),
+        throughput_rps=_interval(row.get("throughput_rps")),
+        loads=loads, bottleneck=bottleneck_sentence(loads, stages),
+        status=row.get("status", "?"),
+        replications=row.get("replications", 0),
+        completed_requests=row.get("completed_requests", 0),
+    )
+    gap = expl.accounting_gap
+    if math.isfinite(gap) and abs(gap) > ACCOUNTING_TOLERANCE:
+        expl.notes.append(f"the stage times add up to {total:.1f} µs per message, "
+                          f"{gap:+.1%} off the simulated mean latency: the run is short for "
+                          "its number of clients (window-edge effects); raise -n")
+    return expl
+
+
+def _where(load: Load) -> str:
+    if load.kind == "device":
+        return f"the {load.name} device"
+    cores = ",".join(str(c) for c in load.cores)
+    return f"the {load.name} context (core{'s' if len(load.cores) > 1 else ''} {cores})"
+
+
+def bottleneck_sentence(loads: list[Load], stages: list[StageTime]) -> str:
+    """One sentence: which resource limits throughput, or that none does."""
+    loads = [x for x in loads if math.isfinite(x.utilisation.value)]
+    if not loads:
+        return "no utilisation was measured."
+    top, rest = loads[0], loads[1:]
+    others = "; ".join(f"{x.name} {x.utilisation.value:.0%}" for x in rest)
+    if top.utilisation.value >= SATURATED:
+        what = ", so the AOF fsync sets the pace" if top.kind == "device" else ""
+        return (f"{_where(top)} is busy {top.utilisation.value:.0%} of the time and limits "
+                f"throughput{what}" + (f"; the others: {others}." if others else "."))
+    biggest = max(stages, key=lambda s: s.total_us)
+    return (f"no resource is saturated (busiest: {_where(top)} at "
+            f"{top.utilisation.value:.0%}" + (f"; {others}" if others else "") +
+            f"): the round trip is latency-bound; its largest part is {biggest.name} "
+            f"({biggest.share:.0%}).")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two explanations of the same test and load on two platforms."""
+
+    a: str
+    b: str
+    throughput_ratio: float  # a's throughput over b's
+    cpu_us_per_message: dict[str, tuple[float | None, float | None]]  # context -> (a, b)
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(asdict(self))
+
+
+def compare(a: Explanation, b: Explanation) -> Comparison:
+    names: list[str] = []
+    for e in (a, b):
+        for x in e.loads:
+            if x.kind == "context" and x.name not in names:
+                names.append(x.name)
+    per_ctx: dict[str, tuple[float | None, float | None]] = {}
+    for n in names:
+        la, lb = a.load(n), b.load(n)
+        per_ctx[n] = (la.cpu_us_per_message if la else None,
+                      lb.cpu_us_per_message if lb else None)
+    ta, tb = a.throughput_rps.value, b.throughput_rps.value
+    ratio = ta / tb if tb else math.nan
+    pa, pb = a.request.platform, b.request.platform
+    test = a.request.test
+    if 2 / 3 <= ratio <= 1.5:
+        how = f"{abs(ratio - 1):.0%} {'more' if ratio >= 1 else 'fewer'} {test} requests " \
+              "per second than"
+    else:
+        how = f"{ratio:.2f}x as many {test} requests per second as"
+    head = f"{pa} serves {how} {pb} ({ta:,.0f} vs {tb:,.0f} req/s)"
+    top_a, top_b = a.loads[0] if a.loads else None, b.loads[0] if b.loads else None
+    shared = (top_a is not None and top_b is not None and top_a.name == top_b.name
+              and top_a.kind == top_b.kind
+              and min(top_a.utilisation.value, top_b.utilisation.value) >= SATURATED)
+    if shared and top_a is not None and top_b is not None and top_a.kind == "context":
+        ca, cb = per_ctx[top_a.name]
+        why = (f": both are limited by the {top_a.name} context "
+               f"({top_a.utilisation.value:.0%} and {top_b.utilisation.value:.0%} busy), and "
+               f"a message costs it {ca:.1f} µs of CPU on {pa} against {cb:.1f} µs on {pb}")
+        diffs = _stage_differences(a, b, top_a.name)
+        if diffs:
+            why += f" ({diffs})"
+    elif shared and top_a is not None and top_b is not None:
+        why = (f": both are limited by the {top_a.name} device "
+               f"({top_a.utilisation.value:.0%} and {top_b.utilisation.value:.0%} busy); a "
+               f"message spends {a.device_us:,.0f} µs in device or delay time on {pa} "
+               f"against {b.device_us:,.0f} µs on {pb}")
+    else:
+        why = (f"; mean latency per message {a.latency_us.value:,.1f} µs vs "
+               f"{b.latency_us.value:,.1f} µs. {pa}: {a.bottleneck.rstrip('.')}. "
+               f"{pb}: {b.bottleneck.rstrip('.')}")
+    return Comparison(pa, pb, ratio, per_ctx, head + why + ".")
+
+
+def _stage_differences(a: Explanation, b: Explanation, context: str, top: int = 3) -> str:
+    """The stages on ``context`` whose CPU per message differs most between ``a`` and ``b``."""
+    ca = {s.name: s.cpu_us for s in a.stages if s.context == context}
+    cb = {s.name: s.cpu_us for s in b.stages if s.context == context}
+    names = list(ca) + [n for n in cb if n not in ca]
+    items = [(ca.get(n, 0.0), cb.get(n, 0.0), n) for n in names]
+    items = [x for x in items if abs(x[0] - x[1]) >= 0.05]
+    items.sort(key=lambda x: -abs(x[0] - x[1]))
+    return "largest differences: " + "; ".join(
+        f"{n} {x:.1f} vs {y:.1f} µs" for x, y, n in items[:top]) if items else ""

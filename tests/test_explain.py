@@ -1,0 +1,202 @@
+"""``uksim explain``: the breakdown adds up, the routes are what the platforms say, the
+pictures are drawn, and bad input ends in one line and exit code 2.
+
+Runs are short (5000 requests, two replications): a fraction of a second each.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.cli import main as cli_main
+from sim.composition import Settings, compose
+from sim.explain import ACCOUNTING_TOLERANCE, ExplainRequest, Explanation, compare, explain
+from sim.parameters import current_parameters
+
+FAST = {"requests": 5000, "reps": 2}
+FAST_ARGS = ["-n", "5000", "--reps", "2"]
+
+
+@functools.cache
+def _run(req: ExplainRequest) -> Explanation:
+    return explain(req)
+
+
+def _explain(platform: str, test: str = "GET", **kw: object) -> Explanation:
+    return _run(ExplainRequest(platform, test=test, **{**FAST, **kw}))  # type: ignore[arg-type]
+
+
+def _mean(cost: object) -> float:
+    """A cost as the composer writes it: a number, or a distribution with a mean."""
+    return float(cost["mean"]) if isinstance(cost, dict) else float(cost or 0.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("platform,test,kw", [
+    ("osv_kvm", "GET", {}),
+    ("ubuntu_bare", "GET", {}),
+    ("ubuntu_kvm", "LRANGE_600", {}),
+    ("rumprun_kvm", "SET", {}),            # the AOF fsync: device time inside a batch
+    ("netbsd_kvm", "GET", {}),             # a delay stage
+    ("container", "GET", {"clients": 1, "pipeline": 1}),
+])
+def test_stage_times_add_up_to_the_mean_latency_per_message(platform: str, test: str,
+                                                            kw: dict) -> None:
+    # Every ns between a message's send and its last reply is booked to one stage (CPU,
+    # waiting or device); only the messages in flight at the edges of the measurement
+    # window make the two differ, by far less than ACCOUNTING_TOLERANCE.
+    e = _explain(platform, test, **kw)
+    assert e.total_us == pytest.approx(sum(s.total_us for s in e.stages))
+    assert e.total_us == pytest.approx(e.cpu_us + e.wait_us + e.device_us)
+    assert sum(s.share for s in e.stages) == pytest.approx(1.0)
+    assert abs(e.accounting_gap) <= ACCOUNTING_TOLERANCE, (e.total_us, e.latency_us)
+    assert all(s.cpu_us >= 0 and s.wait_us >= -1e-6 and s.device_us >= 0 for s in e.stages)
+    # per message = per request x pipeline: the latency of a request is its message's
+    assert e.throughput_rps.value > 0
+
+
+def test_rows_follow_the_route_with_contexts_and_descriptions() -> None:
+    e = _explain("ubuntu_kvm")
+    names = [s.name for s in e.stages]
+    assert names == list(dict.fromkeys(e.route))
+    assert names[0] == "bench.send" and names[-1] == "bench.recv"
+    assert all(s.description for s in e.stages)
+    by = {s.name: s for s in e.stages}
+    assert by["vhost.to_guest"].context == "vhost" and by["vhost.to_guest"].cores == (2,)
+    # the cpu stages after the event loop run inside its batch: waiting booked to the loop
+    assert by["guest.write"].inside == "redis.loop" and by["guest.write"].wait_us == 0
+    assert by["guest.napi"].inside is None
+
+
+def test_bottleneck_is_named() -> None:
+    get = _explain("ubuntu_bare")
+    assert get.loads[0].name == "server" and get.loads[0].utilisation.value > 0.9
+    assert "server" in get.bottleneck and "limits throughput" in get.bottleneck
+    put = _explain("ubuntu_bare", "SET")
+    assert put.loads[0].kind == "device" and "aof" in put.bottleneck
+    # fsync-bound: its own batch's fsync, and waiting for the one before it to finish
+    assert put.device_us > 0.3 * put.total_us
+    assert put.device_us + put.wait_us > 0.95 * put.total_us
+    slow = _explain("netbsd_kvm")
+    assert "latency-bound" in slow.bottleneck
+
+
+@pytest.mark.parametrize("platform", ["osv_kvm", "rumprun_kvm"])
+def test_unikernel_route_has_no_system_call(platform: str) -> None:
+    # 1. what the table shows: no stage the server runs is a system call
+    e = _explain(platform)
+    server = [s for s in e.stages if s.context == "server"]
+    assert server
+    for s in server:
+        assert "system call" not in s.description and "system-call" not in s.description, s
+    # 2. what the costs are made of: a sentinel system-call cost reaches no server stage
+    params = current_parameters().with_values({"linux.syscall": 1e9, "netbsd.syscall": 1e9})
+    raw = compose("i5-3470", platform, "redis", "redis-benchmark", "GET", params, Settings())
+    for name, st in raw["stages"].items():
+        if st.get("context") == "server":
+            assert max(_mean(st.get(k)) for k in ("cost", "per_batch")) < 1e9, name
+
+
+@pytest.mark.parametrize("platform", ["ubuntu_kvm", "netbsd_kvm", "ubuntu_bare"])
+def test_kernel_route_has_a_system_call(platform: str) -> None:
+    params = current_parameters().with_values({"linux.syscall": 1e9, "netbsd.syscall": 1e9})
+    raw = compose("i5-3470", platform, "redis", "redis-benchmark", "GET", params, Settings())
+    assert any(st.get("context") == "server" and _mean(st.get("cost")) >= 1e9
+               for st in raw["stages"].values())
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    import matplotlib.image as mpimg
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return mpimg.imread(path)
+
+
+def test_waterfall_png_is_written_and_drawn(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "deep" / "osv.png"
+    code = cli_main(["explain", "--platform", "osv_kvm", "--test", "GET", "--png", str(out),
+                     *FAST_ARGS])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "osv.read" in text and "bottleneck:" in text and "total" in text
+    img = _png_pixels(out)
+    assert out.stat().st_size > 20_000
+    h, w = img.shape[:2]
+    assert w > 1000 and h > 500
+    # the CPU (blue #0072B2) and waiting (orange #E69F00) bars are there
+    rgb = img[..., :3]
+    blue = np.all(np.abs(rgb - np.array([0x00, 0x72, 0xB2]) / 255) < 0.02, axis=-1)
+    orange = np.all(np.abs(rgb - np.array([0xE6, 0x9F, 0x00]) / 255) < 0.02, axis=-1)
+    assert blue.sum() > 200 and orange.sum() > 2000
+
+
+def test_vs_explains_two_platforms_on_one_scale(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    png, js = tmp_path / "vs.png", tmp_path / "vs.json"
+    code = cli_main(["explain", "--platform", "osv_kvm", "--vs", "ubuntu_kvm", "--test",
+                     "get", "--png", str(png), "--json", str(js), *FAST_ARGS])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "redis GET on osv_kvm" in text and "redis GET on ubuntu_kvm" in text
+    assert "CPU µs per message" in text
+    doc = json.loads(js.read_text())
+    a, b = doc["explain"]
+    assert (a["request"]["platform"], b["request"]["platform"]) == ("osv_kvm", "ubuntu_kvm")
+    assert doc["comparison"]["a"] == "osv_kvm"
+    assert set(doc["comparison"]["cpu_us_per_message"]) >= {"server", "client", "vhost"}
+    assert abs(a["accounting_gap"]) <= ACCOUNTING_TOLERANCE
+    single = tmp_path / "one.png"
+    cli_main(["explain", "--platform", "osv_kvm", "--png", str(single), *FAST_ARGS])
+    assert _png_pixels(png).shape[0] > 1.6 * _png_pixels(single).shape[0]
+
+
+def test_compare_says_where_the_server_time_goes() -> None:
+    osv, ukvm = _explain("osv_kvm"), _explain("ubuntu_kvm")
+    c = compare(osv, ukvm)
+    assert c.throughput_ratio == pytest.approx(osv.throughput_rps.value
+                                               / ukvm.throughput_rps.value)
+    assert "server" in c.summary and "µs of CPU" in c.summary
+    server_a, server_b = c.cpu_us_per_message["server"]
+    # both server-bound: throughput follows the server's CPU per message
+    assert server_a is not None and server_b is not None
+    assert (c.throughput_ratio > 1) == (server_a < server_b)
+
+
+def test_no_aof_takes_the_fsync_off_the_write_path() -> None:
+    e = _explain("ubuntu_bare", "SET", aof=False)
+    assert e.device_us == 0
+    assert e.loads[0].kind == "context"
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--platform", "nosuch"], "unknown platform 'nosuch'; known: container"),
+    (["--platform", "osv_kvm", "--vs", "nosuch"], "unknown platform 'nosuch'"),
+    (["--platform", "osv_kvm", "--app", "memcached"], "unknown app 'memcached'; known: redis"),
+    (["--platform", "osv_kvm", "--test", "FLY"], "unknown test 'FLY' for redis-benchmark; "
+                                                 "known: PING_INLINE"),
+])
+def test_unknown_names_exit_2_with_one_line(argv: list[str], needle: str,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli_main(["explain", *argv, *FAST_ARGS])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("uksim: error: "), err
+    assert needle in err
+
+
+@pytest.mark.parametrize("argv", [["-c", "0"], ["-P", "0"], ["-P", "-3"], ["-c", "x"],
+                                  ["-n", "0"], ["--reps", "1"]])
+def test_bad_load_is_an_argparse_error(argv: list[str],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["explain", "--platform", "osv_kvm", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("uksim explain: error: argument ")
