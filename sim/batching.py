@@ -12,10 +12,11 @@ since the first item has passed (interrupt coalescing). A batch takes at most
 ``max_batch`` items and costs ``per_batch`` plus each item's own cost (fixed plus per
 byte), as one task on the context. The ``cpu`` stages that follow a batching stage on the
 same context run inside the batch: their costs are added to each item's (per class,
-since classes may cross different stages), as the work of an event-loop iteration is. Optionally the whole batch then waits for one visit
-to a device (``batch_device``), only if it holds an item of the classes in
-``batch_device_when`` (Redis: the AOF fsync, only when a command changed data). Then all
-its items move on together, and the next batch forms from what has arrived meanwhile.
+since classes may cross different stages), as the work of an event-loop iteration is.
+Optionally the whole batch then waits for one visit to a device (``batch_device``), only
+if it holds an item of the classes in ``batch_device_when`` (Redis: the AOF fsync, only
+when a command changed data). Then all its items move on together, and the next batch
+forms from what has arrived meanwhile.
 
 Time is booked per item: its share of the batch's CPU time as CPU, the device visit in
 full as device time, the rest as waiting.

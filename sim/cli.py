@@ -19,11 +19,14 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrations() -> list[Register]:
+    from sim.commands import calibrate as calibrate_cmd
     from sim.commands import explain as explain_cmd
     from sim.commands import run as run_cmd
+    from sim.commands import validate as validate_cmd
     from sim.harness import cli as measure_cmd
 
-    return [run_cmd.register, measure_cmd.register, explain_cmd.register]
+    return [run_cmd.register, calibrate_cmd.register, validate_cmd.register,
+            explain_cmd.register, measure_cmd.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -150,6 +150,7 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         else:
             raise ConfigError(p_src, "vars", f"stage {name!r} on the route of {test} is defined "
                               "in none of the host, platform, app or workload files")
+    _add_variability(stages, params)
     writes = "writes" in flags
     for spec in stages.values():
         if "batch_device" in spec:
@@ -186,8 +187,9 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
             d = dict(d)
             d.pop("source", None)
             if "service" in d:
-                d["service"] = evaluate(d["service"], params, variables, p_src,
-                                        f"devices.{name}.service")
+                d["service"] = _gamma(evaluate(d["service"], params, variables, p_src,
+                                               f"devices.{name}.service"),
+                                      params["variability.flush_cv"])
             devices[name] = d
 
     wl = w.get("workload", {})
@@ -213,3 +215,20 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         "run": {"reps": settings.reps, "max_reps": settings.max_reps,
                 "precision": settings.precision, "workers": settings.workers},
     }
+
+
+def _gamma(mean: float, cv: float) -> Any:
+    """A gamma-distributed cost of this mean and coefficient of variation (or the number)."""
+    if mean <= 0 or cv <= 0:
+        return mean
+    return {"dist": "gamma", "mean": mean, "cv": cv}
+
+
+def _add_variability(stages: dict[str, Any], params: ParameterSet) -> None:
+    """Make each stage's fixed costs random around their means (models/parameters.toml)."""
+    cv = params["variability.cpu_cv"]
+    for spec in stages.values():
+        for k in ("cost", "per_batch"):
+            if k in spec:
+                spec[k] = _gamma(spec[k], cv)
+

@@ -1,0 +1,58 @@
+"""``uksim calibrate``: fit the free layer parameters to a study's table.
+
+``uksim calibrate jaworski2019 --table 1`` fits the parameters marked ``free`` in
+``models/parameters.toml`` to Table 1 by least squares on the simulator's own predictions,
+then refits with each platform and each test left out (for the out-of-sample report), and
+writes everything to ``models/calibration/jaworski2019.toml``, which the models then
+read. It takes minutes (thousands of short simulations); progress is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sim.calibration import calibrate, write_calibration
+from sim.errors import UksimError
+from sim.experiment import experiment_path, load_experiment
+from sim.parameters import calibration_path, load_parameters
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="fit the free layer parameters to a measured table",
+                       description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("study", nargs="?", default="jaworski2019", help="study (default jaworski2019)")
+    p.add_argument("--table", default="1", help="table to fit (default 1)")
+    p.add_argument("--no-folds", action="store_true",
+                   help="skip the leave-one-platform-out and leave-one-test-out refits")
+    p.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to write (default models/calibration/STUDY.toml)")
+    p.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    path = experiment_path(args.study, args.table)
+    if not path.is_file():
+        raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
+    exp = load_experiment(path)
+    base = load_parameters()
+    t0 = time.perf_counter()
+
+    def progress(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
+
+    cal = calibrate(exp, base, workers=args.workers, folds=not args.no_folds, progress=progress)
+    out = args.out or calibration_path(args.study)
+    write_calibration(cal, base, out, len(exp.cells))
+    f = cal.in_sample
+    print(f"fitted {len(f.free)} free parameters to {len(exp.cells)} cells of {exp.name}: "
+          f"rms log error {f.rms_log_residual:.3f}")
+    for name in f.free:
+        p = base.params[name]
+        print(f"  {name:26s} {f.values[name]:14.4g} ± {f.stderr[name]:<10.3g} {p.unit:8s} "
+              f"(prior {p.value:g})")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,94 @@
+"""``uksim validate``: every cell of a reference table, measured beside predicted.
+
+``uksim validate jaworski2019 --table 1`` predicts each cell of Table 1 with the
+calibrated parameters (95% interval), and again with the parameters fitted without the
+cell's platform and without its test; prints the errors cell by cell and the mean
+absolute percentage errors; ``--json OUT`` writes them, ``--plot OUT.png`` redraws the
+study's figure with measured and predicted side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.commands.run import write_json_atomic
+from sim.errors import UksimError
+from sim.experiment import experiment_path, load_experiment
+from sim.parameters import calibration_path
+from sim.textable import fmt_number, render
+from sim.validate import validate
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="compare predictions with a reference table",
+                       description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("study", nargs="?", default="jaworski2019", help="study (default jaworski2019)")
+    p.add_argument("--table", default="1", help="table (default 1)")
+    p.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT")
+    p.add_argument("--plot", type=Path, default=None, metavar="OUT.png")
+    p.add_argument("--in-sample-only", action="store_true",
+                   help="skip the out-of-sample predictions (faster)")
+    p.add_argument("--calibration", type=Path, default=None,
+                   help="calibration file (default models/calibration/STUDY.toml)")
+    p.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
+    p.set_defaults(handler=main)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1f}%"
+
+
+def print_report(rep: dict[str, Any]) -> None:
+    cells = rep["cells"]
+    oos = "error_pct_leave_one_platform_out" in cells[0]
+    headers = ["test", "platform", "measured", "predicted (95% CI)", "error"]
+    if oos:
+        headers += ["leave platform out", "leave test out"]
+    rows = []
+    for c in cells:
+        ci = c["ci95"]
+        pred = f"{fmt_number(c['predicted'])} [{fmt_number(ci[0])}, {fmt_number(ci[1])}]"
+        r = [c["test"], c["platform"], fmt_number(c["measured"]), pred, _pct(c["error_pct"])]
+        if oos:
+            r += [_pct(c["error_pct_leave_one_platform_out"]),
+                  _pct(c["error_pct_leave_one_test_out"])]
+        rows.append(r)
+    print(render(headers, rows))
+    print()
+    print(f"{rep['experiment']}: {rep['data_points']} cells, {rep['free_parameters']} free "
+          f"parameters (calibration {rep['calibration']})")
+    print(f"  mean absolute error in sample:            {_pct(rep['mape_in_sample'])[1:]}")
+    if oos:
+        print(f"  mean absolute error, leave one platform out: "
+              f"{_pct(rep['mape_leave_one_platform_out'])[1:]}")
+        print(f"  mean absolute error, leave one test out:     "
+              f"{_pct(rep['mape_leave_one_test_out'])[1:]}")
+        for p, s in rep["per_platform"].items():
+            prior = s["layers_at_prior_when_left_out"]
+            note = (f" (left out, these layers fall back to priors: {', '.join(prior)})"
+                    if prior else "")
+            print(f"    {p:12s} in sample {_pct(s['mape_in_sample'])[1:]:>6s}, left out "
+                  f"{_pct(s['mape_leave_one_platform_out'])[1:]:>6s}{note}")
+
+
+def main(args: argparse.Namespace) -> int:
+    path = experiment_path(args.study, args.table)
+    if not path.is_file():
+        raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
+    exp = load_experiment(path)
+    cal = args.calibration or calibration_path(args.study)
+    rep = validate(exp, cal, workers=args.workers, out_of_sample=not args.in_sample_only)
+    print_report(rep)
+    if args.json_out:
+        write_json_atomic(args.json_out, rep)
+        print(f"wrote {args.json_out}", file=sys.stderr)
+    if args.plot:
+        from sim.plots.normalised_bars import plot_normalised
+
+        plot_normalised(rep, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    print(f"({rep['wall_seconds']:.1f} s)", file=sys.stderr)
+    return 0

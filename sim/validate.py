@@ -1,0 +1,158 @@
+"""Validation: predictions beside a reference table, cell by cell, in and out of sample.
+
+For every cell (test, platform) of an experiment the report gives the measured value,
+the prediction with its 95% interval (calibrated parameters, replications until the
+interval is within the experiment's precision) and the error. Out of sample, each cell is
+predicted again by the parameters fitted without its platform (leave one platform out)
+and without its test (leave one test out), as ``uksim calibrate`` stored them. The mean
+absolute percentage errors of the three are the headline numbers.
+
+A fold in which a free parameter was used by no training cell left it at its prior (e.g.
+OSv's stack when OSv is left out): those cells are predicted from priors for that layer,
+and the report lists them as such.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.errors import ConfigError, UksimError
+from sim.experiment import Cell, Experiment
+from sim.parameters import ParameterSet, load_calibration, load_parameters
+from sim.predict import predict
+from sim.scenario import read_toml
+
+
+@dataclass(frozen=True)
+class Folds:
+    """Parameter values of each out-of-sample refit, and what each left at its prior."""
+
+    platform: dict[str, dict[str, float]]
+    test: dict[str, dict[str, float]]
+    frozen_platform: dict[str, list[str]]
+    frozen_test: dict[str, list[str]]
+    meta: dict[str, Any]
+
+
+def load_folds(path: Path) -> Folds:
+    raw = read_toml(path)
+
+    def part(key: str) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
+        values: dict[str, dict[str, float]] = {}
+        frozen: dict[str, list[str]] = {}
+        for left_out, table in raw.get(key, {}).items():
+            frozen[left_out] = list(table.get("frozen_at_prior", []))
+            values[left_out] = {k: float(v) for k, v in table.items()
+                                if k not in ("frozen_at_prior", "rms_log_residual")}
+        return values, frozen
+
+    p, fp = part("leave_one_platform_out")
+    t, ft = part("leave_one_test_out")
+    return Folds(p, t, fp, ft, dict(raw.get("meta", {})))
+
+
+def _mape(errors: list[float]) -> float | None:
+    xs = [abs(e) for e in errors if e is not None and math.isfinite(e)]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _err(pred: float | None, meas: float) -> float | None:
+    if pred is None or not math.isfinite(pred):
+        return None
+    return 100.0 * (pred - meas) / meas
+
+
+def validate(exp: Experiment, calibration: Path, workers: int = 0,
+             out_of_sample: bool = True) -> dict[str, Any]:
+    """Predict every cell and compare; returns the report as a JSON-ready dict."""
+    t0 = time.perf_counter()
+    if not calibration.is_file():
+        raise UksimError(f"no calibration at {calibration}: run `uksim calibrate` first")
+    base = load_parameters()
+    params = load_calibration(base, calibration)
+    folds = load_folds(calibration)
+    measured = exp.measured()
+    cells = exp.cells
+    n = workers or (mp.cpu_count() or 1)
+    pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) if n > 1 else None
+    try:
+        rows = predict(exp, params, cells, "predict", pool)
+        lopo: dict[Cell, float] = {}
+        loto: dict[Cell, float] = {}
+        if out_of_sample:
+            for kind, values, key_of, target in (
+                ("platform", folds.platform, lambda c: c[1], lopo),
+                ("test", folds.test, lambda c: c[0], loto),
+            ):
+                per_cell: dict[Cell, ParameterSet] = {}
+                for c in cells:
+                    fold = values.get(key_of(c))
+                    if fold is None:
+                        raise ConfigError(str(calibration), f"leave_one_{kind}_out",
+                                          f"no refit without {key_of(c)}; run `uksim calibrate`"
+                                          " without --no-folds")
+                    # the fold's own fit; what it could not fit stays at the prior, never at
+                    # the in-sample value (which saw the left-out cells)
+                    per_cell[c] = base.with_values(fold)
+                target.update({c: r["throughput_rps"]["value"] for c, r in
+                               predict(exp, per_cell, cells, "predict", pool).items()})
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+    out_cells = []
+    for c in cells:
+        test, platform = c
+        row = rows[c]
+        thr = row["throughput_rps"]
+        meas = measured[c]
+        cell: dict[str, Any] = {
+            "test": test, "platform": platform, "measured": meas,
+            "predicted": thr["value"], "ci95": thr["ci95"],
+            "error_pct": _err(thr["value"], meas), "status": row["status"],
+            "replications": row["replications"],
+        }
+        if out_of_sample:
+            cell["predicted_leave_one_platform_out"] = lopo[c]
+            cell["error_pct_leave_one_platform_out"] = _err(lopo[c], meas)
+            cell["leave_one_platform_out_priors"] = folds.frozen_platform.get(platform, [])
+            cell["predicted_leave_one_test_out"] = loto[c]
+            cell["error_pct_leave_one_test_out"] = _err(loto[c], meas)
+        out_cells.append(cell)
+    per_platform = {
+        p: {
+            "mape_in_sample": _mape([x["error_pct"] for x in out_cells if x["platform"] == p]),
+            "mape_leave_one_platform_out": _mape(
+                [x.get("error_pct_leave_one_platform_out") for x in out_cells
+                 if x["platform"] == p]) if out_of_sample else None,
+            "layers_at_prior_when_left_out": folds.frozen_platform.get(p, []),
+        }
+        for p in exp.platforms
+    }
+    return {
+        "experiment": exp.name,
+        "description": exp.description,
+        "metric": exp.metric,
+        "reference": str(exp.reference.name),
+        "calibration": str(calibration.name),
+        "cells": out_cells,
+        "mape_in_sample": _mape([x["error_pct"] for x in out_cells]),
+        "mape_leave_one_platform_out": _mape(
+            [x.get("error_pct_leave_one_platform_out") for x in out_cells])
+        if out_of_sample else None,
+        "mape_leave_one_test_out": _mape(
+            [x.get("error_pct_leave_one_test_out") for x in out_cells])
+        if out_of_sample else None,
+        "per_platform": per_platform,
+        "free_parameters": int(folds.meta.get("free_parameters", len(params.free_names))),
+        "data_points": len(cells),
+        "parameters": {n: {"value": params[n], "stderr": params.params[n].uncertainty,
+                           "unit": params.params[n].unit} for n in params.free_names},
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
