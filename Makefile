@@ -16,14 +16,24 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages for the measurement harness; installed only when run as root.
+# Services must not start at install time (a fresh machine may have no init system, and
+# the harness starts its own servers): a policy-rc.d that forbids starting them is put in
+# place for the install when the machine has none, and removed afterwards.
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "Debian packages present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  export DEBIAN_FRONTEND=noninteractive; policy=/usr/sbin/policy-rc.d; made=""; log=$$(mktemp); \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; \
+	    chmod 755 $$policy; made=1; fi; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing \
+	    > $$log 2>&1; rc=$$?; \
+	  if [ -n "$$made" ]; then rm -f $$policy; fi; \
+	  if [ $$rc != 0 ]; then tail -20 $$log; rm -f $$log; exit $$rc; fi; rm -f $$log; \
+	  for p in $$missing; do dpkg -s $$p >/dev/null 2>&1 || \
+	    { echo "Debian package $$p did not install"; exit 1; }; done; \
 	else echo "not root: Debian packages$$missing not installed; harness tests will be skipped"; fi
 
 run: install

@@ -64,6 +64,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server-dir", default=None,
                    help="where the server's private temp dir is made (default: $TMPDIR or "
                         "/tmp); matters for --aof, whose fsyncs hit that file system")
+    p.add_argument("--quiet-below", dest="quiet_below_pct", type=float, default=None,
+                   metavar="PCT",
+                   help="before each run, wait until other work takes less than PCT %% of "
+                        "all cores (sampled for 0.5 s); default: do not wait")
+    p.add_argument("--quiet-wait-s", type=float, default=120.0,
+                   help="longest wait for a quiet machine before a run (default 120)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -125,6 +131,7 @@ def _redis(args: argparse.Namespace) -> int:
         paths=args.path, runs=args.runs, tests=args.tests, connections=args.connections,
         pipeline=args.pipeline, requests=args.requests, value_bytes=args.value_bytes,
         aof=args.aof, out=args.out, timeout_s=args.timeout_s, server_dir=args.server_dir,
+        quiet_below_pct=args.quiet_below_pct, quiet_wait_s=args.quiet_wait_s,
     ))
 
 
@@ -137,7 +144,8 @@ def _http(args: argparse.Namespace) -> int:
         requests=args.requests, keepalive=args.keepalive, tool=args.tool,
         duration_s=args.duration_s, threads=args.threads, workers=args.workers,
         page_bytes=args.page_bytes, out=args.out, timeout_s=args.timeout_s,
-        server_dir=args.server_dir,
+        server_dir=args.server_dir, quiet_below_pct=args.quiet_below_pct,
+        quiet_wait_s=args.quiet_wait_s,
     ))
 
 

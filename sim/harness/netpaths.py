@@ -97,7 +97,47 @@ def _own(stack: CleanupStack, address: str) -> None:
     stack.push(f"address {address}", lambda: safety.OWNED_ADDRESSES.discard(address))
 
 
+#: Where each namespace's owner (the pid of the measuring process) is recorded, so
+#: ``uksim measure cleanup`` removes only what a dead measurement left.
+OWNER_DIR = Path("/run/uksim-owners")
+
+
+def owner_alive(pid_text: str) -> bool:
+    """True when ``pid_text`` names a running process."""
+    try:
+        pid = int(pid_text.strip())
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _record_owner(stack: CleanupStack, uid: str) -> None:
+    """Write ``/run/uksim-owners/<id>`` = our pid; removed after everything else."""
+    OWNER_DIR.mkdir(mode=0o755, exist_ok=True)
+    owner = OWNER_DIR / uid
+    stack.push(f"owner file {owner}", lambda: owner.unlink(missing_ok=True))
+    owner.write_text(f"{os.getpid()}\n")
+
+
+def _id_of(name: str) -> str:
+    """The 6-hex-digit id inside a harness name (``uksim-<id>[suffix]``)."""
+    return name[len(PREFIX):len(PREFIX) + 6]
+
+
+def is_stale(name_or_id: str) -> bool:
+    """True when the measurement that made this object is no longer running."""
+    uid = _id_of(name_or_id) if name_or_id.startswith(PREFIX) else name_or_id
+    try:
+        return not owner_alive((OWNER_DIR / uid).read_text())
+    except OSError:
+        return True
+
+
 def _add_netns(stack: CleanupStack, name: str) -> None:
+    _record_owner(stack, _id_of(name))
     stack.push(f"namespace {name}", lambda: _ip("netns", "delete", name, check=False))
     _ip("netns", "add", name)
     _ip("-n", name, "link", "set", "lo", "up")
@@ -207,9 +247,9 @@ def setup(stack: CleanupStack, path: str, server_port: int, published_port: int)
     raise ToolError(f"unknown path {path!r}; choose from {', '.join(PATHS)}")
 
 
-def leftovers() -> dict[str, list[str]]:
-    """Harness-made objects still present: namespaces, links, iptables rules (for tests
-    and ``uksim measure cleanup``)."""
+def leftovers(stale_only: bool = False) -> dict[str, list[str]]:
+    """Harness-made objects present: namespaces, links, iptables rules (for tests and
+    ``uksim measure cleanup``); with ``stale_only``, only those whose measurement ended."""
     found: dict[str, list[str]] = {"netns": [], "links": [], "iptables": []}
     ns_dir = Path("/run/netns")
     if ns_dir.is_dir():
@@ -222,16 +262,26 @@ def leftovers() -> dict[str, list[str]]:
     if tools.which("iptables-save") and _is_root():
         out = tools.run([tools.require("iptables-save"), "-t", "nat"], check=False).stdout
         found["iptables"] = [ln for ln in out.splitlines() if PREFIX in ln]
+    if stale_only:
+        found["netns"] = [n for n in found["netns"] if is_stale(n)]
+        found["links"] = [n for n in found["links"] if is_stale(n)]
+        found["iptables"] = [r for r in found["iptables"] if is_stale(_rule_id(r))]
     return found
+
+
+def _rule_id(rule: str) -> str:
+    m = re.search(r"--comment \"?(uksim-[0-9a-f]{6})", rule)
+    return m.group(1) if m else PREFIX + "000000"
 
 
 def _is_root() -> bool:
     return os.geteuid() == 0
 
 
-def harness_server_pids() -> list[int]:
+def harness_server_pids(stale_only: bool = False) -> list[int]:
     """Pids of servers the harness started: redis-server or nginx whose command line
-    names a ``uksim-`` directory, or any process inside a ``uksim-`` namespace."""
+    names a ``uksim-`` directory, or any process inside a ``uksim-`` namespace. With
+    ``stale_only``, only those whose measuring process has ended."""
     pids: set[int] = set()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -241,21 +291,29 @@ def harness_server_pids() -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if comm in ("redis-server", "nginx") and f"/{PREFIX}" in cmdline:
-            pids.add(int(entry.name))
-    for name in leftovers()["netns"]:
+        m = re.search(rf"(/\S*/{PREFIX}[^/\s]+)/", cmdline)
+        if comm in ("redis-server", "nginx") and m:
+            owner = Path(m.group(1)) / "owner.pid"
+            try:
+                alive = owner_alive(owner.read_text())
+            except OSError:
+                alive = False
+            if not (stale_only and alive):
+                pids.add(int(entry.name))
+    for name in leftovers(stale_only)["netns"]:
         out = _ip("netns", "pids", name, check=False).stdout
         pids.update(int(p) for p in out.split() if p.isdigit())
     return sorted(pids)
 
 
 def remove_leftovers() -> dict[str, list[str]]:
-    """Stop harness servers and delete every ``uksim-`` namespace, link and nat rule.
+    """Stop the servers and delete the ``uksim-`` namespaces, links and nat rules that a
+    measurement which no longer runs left behind (killed with SIGKILL, or a crash).
 
-    For the state a SIGKILLed measurement leaves; run it while no measurement runs.
+    Objects of a measurement still running are left alone (see :data:`OWNER_DIR`).
     """
-    found: dict[str, list[str]] = {"processes": [], **leftovers()}
-    for pid in harness_server_pids():
+    found: dict[str, list[str]] = {"processes": [], **leftovers(stale_only=True)}
+    for pid in harness_server_pids(stale_only=True):
         try:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
         except ProcessLookupError:
@@ -272,7 +330,9 @@ def remove_leftovers() -> dict[str, list[str]]:
         _ip("netns", "delete", name, check=False)
     for name in found["links"]:
         _ip("link", "delete", name, check=False)
-    after = leftovers()
+    for name in found["netns"]:
+        (OWNER_DIR / _id_of(name)).unlink(missing_ok=True)
+    after = leftovers(stale_only=True)
     if any(after.values()):
         raise ToolError(f"could not remove every harness object: {after}")
     return found

@@ -24,8 +24,10 @@ from typing import Any
 
 from sim import __version__
 from sim.errors import UksimError
+from sim.harness.cleanup import signals_held
 
-#: Columns of results.csv, in order. Latencies in ms; kbytes_per_s in KiB/s.
+#: Columns of results.csv, in order. Latencies in ms; kbytes_per_s in KiB/s;
+#: other_cpu_pct is the share of all cores other work took during the run.
 RESULT_FIELDS: tuple[str, ...] = (
     "path", "server", "tool", "test", "tool_label", "connections", "pipeline",
     "requests", "value_bytes", "aof", "keepalive", "run",
@@ -34,7 +36,7 @@ RESULT_FIELDS: tuple[str, ...] = (
     "latency_p75_ms", "latency_p80_ms", "latency_p90_ms", "latency_p95_ms",
     "latency_p98_ms", "latency_p99_ms", "latency_max_ms",
     "kbytes_per_s", "completed_requests", "failed_requests",
-    "elapsed_s", "raw_file", "started_utc",
+    "elapsed_s", "other_cpu_pct", "raw_file", "started_utc",
 )
 
 #: Columns that identify a cell (a run's setting without its index).
@@ -211,13 +213,14 @@ class ResultWriter:
         unknown = {k for r in rows for k in r} - set(RESULT_FIELDS)
         if unknown:
             raise ValueError(f"result fields not in the schema: {sorted(unknown)}")
-        with self.results_path.open("a", newline="") as f:
+        with signals_held(), self.results_path.open("a", newline="") as f:
+            # Held signals: an interrupt never leaves half a row; it lands right after.
             w = csv.DictWriter(f, RESULT_FIELDS)
             w.writerows(new)
             f.flush()
             os.fsync(f.fileno())
-        self.rows.extend(new)
-        self.write_summary()
+            self.rows.extend(new)
+            self.write_summary()
 
     def write_summary(self) -> None:
         """Rewrite summary.csv from every row so far."""

@@ -12,13 +12,14 @@ error, SIGINT or SIGTERM.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sim.errors import UksimError
-from sim.harness import netpaths, parsers, safety, servers, tools
+from sim.harness import hostload, netpaths, parsers, safety, servers, tools
 from sim.harness.cleanup import CleanupStack, signals_as_interrupt
 from sim.harness.records import ResultWriter, host_facts, utc_now
 
@@ -56,6 +57,8 @@ class RedisPlan:
     out: Path
     timeout_s: float
     server_dir: str | None = None
+    quiet_below_pct: float | None = None
+    quiet_wait_s: float = 120.0
 
 
 @dataclass
@@ -76,6 +79,8 @@ class HttpPlan:
     out: Path
     timeout_s: float
     server_dir: str | None = None
+    quiet_below_pct: float | None = None
+    quiet_wait_s: float = 120.0
 
 
 def _preflight(paths: list[str], programs: list[str]) -> dict[str, str]:
@@ -101,20 +106,39 @@ def _cells(paths: list[str], runs: int, conns: list[int]) -> Iterator[tuple[str,
 
 
 def _run_tool(writer: ResultWriter, argv: list[str], timeout_s: float, label: str,
-              step: dict[str, Any]) -> tools.Completed:
-    """Run a load tool (target already checked), record its command line in provenance."""
+              step: dict[str, Any], server_pgid: int, quiet: tuple[float | None, float],
+              progress: Progress) -> tuple[tools.Completed, float]:
+    """Run a load tool (target already checked); record its command line in provenance.
+
+    Waits first for a quiet machine when ``quiet[0]`` (percent) is set, and returns the
+    share of all cores that other work took during the run (``other_cpu_pct``).
+    """
+    below_pct, max_wait_s = quiet
+    waited: dict[str, Any] = {}
+    if below_pct is not None:
+        t0 = time.monotonic()
+        before_pct = hostload.wait_for_quiet(server_pgid, below_pct, max_wait_s)
+        waited = {"other_cpu_pct_before": before_pct,
+                  "waited_for_quiet_s": round(time.monotonic() - t0, 1)}
+        if before_pct >= below_pct:
+            progress(f"uksim: machine still busy ({before_pct:.0f}% of cores taken by other "
+                     f"work) after {max_wait_s:g} s; measuring {label} anyway")
     started = utc_now()
+    meter = hostload.LoadMeter(server_pgid)
+    meter.start()
     done = tools.run(argv, timeout_s=timeout_s, check=False)
+    other_pct = meter.stop()
     writer.add_command({
         **step, "label": label, "argv": tools.redact_argv(argv), "exit_code": done.returncode,
         "elapsed_s": round(done.elapsed_s, 3), "started_utc": started,
+        "other_cpu_pct": other_pct, **waited,
     })
     if done.returncode != 0:
         raise tools.ToolError(
             f"{Path(argv[0]).name} failed (exit {done.returncode}) on {label}: "
             f"{tools.redact(tools.first_line(done.stderr) or tools.first_line(done.stdout))}"
         )
-    return done
+    return done, other_pct
 
 
 def _keep_raw(writer: ResultWriter, name: str, done: tools.Completed) -> str:
@@ -184,8 +208,10 @@ def measure_redis(plan: RedisPlan, progress: Progress = _stderr) -> int:
                     ]
                     started = utc_now()
                     label = f"{path} c={c} run {run}"
-                    done = _run_tool(writer, argv, plan.timeout_s, label,
-                                     {"path": path, "connections": c, "run": run})
+                    done, other_pct = _run_tool(
+                        writer, argv, plan.timeout_s, label,
+                        {"path": path, "connections": c, "run": run}, srv.process.pid,
+                        (plan.quiet_below_pct, plan.quiet_wait_s), progress)
                     name = f"redis-{path}-c{c}-P{plan.pipeline}-run{run}.csv"
                     raw = _keep_raw(writer, name, done)
                     parsed = parsers.parse_redis_benchmark_csv(done.stdout)
@@ -210,6 +236,7 @@ def measure_redis(plan: RedisPlan, progress: Progress = _stderr) -> int:
                             "latency_p99_ms": r.latency_p99_ms,
                             "latency_max_ms": r.latency_max_ms,
                             "completed_requests": plan.requests,
+                            "other_cpu_pct": other_pct,
                             "raw_file": raw, "started_utc": started,
                         })
                         progress(f"[{step}/{total}] {path} {r.test} c={c} run {run}: "
@@ -295,11 +322,14 @@ def measure_http(plan: HttpPlan, progress: Progress = _stderr) -> int:
                                 url]
                         timeout_s = plan.duration_s + 60.0
                     started = utc_now()
-                    done = _run_tool(writer, argv, timeout_s, f"{path} c={c} run {run}",
-                                     {"path": path, "connections": c, "run": run})
+                    done, other_pct = _run_tool(
+                        writer, argv, timeout_s, f"{path} c={c} run {run}",
+                        {"path": path, "connections": c, "run": run}, srv.process.pid,
+                        (plan.quiet_below_pct, plan.quiet_wait_s), progress)
                     raw = _keep_raw(writer, f"{name}.txt", done)
                     pct_text = pct_file.read_text() if pct_file.exists() else None
                     row = _http_rows(plan, path, c, run, done, raw, started, pct_text)
+                    row["other_cpu_pct"] = other_pct
                     writer.add_rows([row])
                     failed = row.get("failed_requests") or 0
                     progress(f"[{step}/{total}] {path} {HTTP_TEST} {mode} c={c} run {run}: "

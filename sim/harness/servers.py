@@ -52,6 +52,8 @@ def make_workdir(stack: CleanupStack, base: str | None = None) -> Path:
     """A fresh private directory ``uksim-*`` (mode 0700), removed at cleanup."""
     path = Path(tempfile.mkdtemp(prefix="uksim-", dir=base))
     stack.push(f"directory {path}", lambda: shutil.rmtree(path, ignore_errors=True))
+    # Who owns the server started here (read by ``uksim measure cleanup``).
+    (path / "owner.pid").write_text(f"{os.getpid()}\n")
     return path
 
 

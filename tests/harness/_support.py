@@ -61,8 +61,11 @@ def server_pids() -> set[int]:
 
 
 def assert_no_leftovers() -> None:
-    """No uksim- namespace, link or iptables rule exists."""
-    found = netpaths.leftovers()
+    """No uksim- namespace, link or iptables rule of an ended measurement exists.
+
+    (Objects of a measurement running meanwhile in another process are not counted.)
+    """
+    found = netpaths.leftovers(stale_only=True)
     assert not any(found.values()), f"harness objects left behind: {found}"
 
 
