@@ -17,6 +17,7 @@ interrupt in between still undoes it; undo steps ignore "does not exist").
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -306,6 +307,27 @@ def harness_server_pids(stale_only: bool = False) -> list[int]:
     return sorted(pids)
 
 
+def orphaned_load_tools() -> list[int]:
+    """Load tools left running by a killed measurement: redis-benchmark, ab or wrk whose
+    parent has gone (re-parented to init) and whose target lies in 198.18.0.0/15."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+            if comm not in ("redis-benchmark", "ab", "wrk"):
+                continue
+            stat = (entry / "stat").read_text()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if ppid == 1 and re.search(r"(^|[\0/])198\.1[89]\.\d+\.\d+", cmdline):
+            pids.append(int(entry.name))
+    return pids
+
+
 def remove_leftovers() -> dict[str, list[str]]:
     """Stop the servers and delete the ``uksim-`` namespaces, links and nat rules that a
     measurement which no longer runs left behind (killed with SIGKILL, or a crash).
@@ -321,6 +343,10 @@ def remove_leftovers() -> dict[str, list[str]]:
         except PermissionError:
             os.kill(pid, signal.SIGKILL)
         found["processes"].append(str(pid))
+    for pid in orphaned_load_tools():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            found["processes"].append(str(pid))
     for rule in found["iptables"]:
         args = rule.split()
         if args and args[0] == "-A":

@@ -206,13 +206,16 @@ def test_cleanup_command_after_sigkill(tmp_path: Path) -> None:
         ["measure", "redis", "--path", "bridge-nat", "--runs", "200", "-t", "get", "-c", "5",
          "-n", "20000"], signal.SIGKILL, tmp_path / "killed")
     assert code == -signal.SIGKILL
+    from sim.harness import netpaths
+
     try:
+        stale = netpaths.leftovers(stale_only=True)
+        assert stale["netns"] and stale["iptables"], stale  # SIGKILL skipped the cleanup
+        assert netpaths.harness_server_pids(stale_only=True)
         done = run_uksim("measure", "cleanup", timeout_s=60)
         assert done.returncode == 0, done.stderr
-        assert "removed" in done.stderr
+        assert stale["netns"][0] in done.stderr
     finally:
-        from sim.harness import netpaths
-
         netpaths.remove_leftovers()
     assert_no_leftovers()
     deadline = time.monotonic() + 10
