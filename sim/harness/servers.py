@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sim.errors import ToolError
 from sim.harness import safety, tools
-from sim.harness.cleanup import CleanupStack
+from sim.harness.cleanup import CleanupStack, signals_held
 from sim.harness.netpaths import Endpoint
 
 READY_TIMEOUT_S = 15.0
@@ -77,20 +77,22 @@ def _launch(
     stack: CleanupStack, name: str, argv: list[str], workdir: Path
 ) -> subprocess.Popen[bytes]:
     out = (workdir / f"{name}.stdout").open("wb")
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=workdir,
-        )
-    except OSError as exc:
-        raise ToolError(f"could not start {name}: {exc}") from exc
-    finally:
-        out.close()
-    stack.push(f"{name} (pid {proc.pid})", lambda: _stop(proc))
+    # Signals held: the stop is registered before an interrupt can unwind the stack.
+    with signals_held():
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=workdir,
+            )
+        except OSError as exc:
+            raise ToolError(f"could not start {name}: {exc}") from exc
+        finally:
+            out.close()
+        stack.push(f"{name} (pid {proc.pid})", lambda: _stop(proc))
     return proc
 
 
