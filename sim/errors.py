@@ -26,7 +26,15 @@ class ConfigError(UksimError):
         self.key = key
         self.message = message
         where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {message}")
+        super().__init__(one_line(f"{where}: {message}"))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character escaped (a key may hold a newline)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
 
 
 class ToolError(UksimError):

@@ -143,7 +143,7 @@ def parse_distribution(spec: Any, source: str, key: str) -> Distribution:
             source, key, f"expected a number or a {{dist = ...}} table, got {type(spec).__name__}"
         )
     kind = spec.get("dist")
-    if kind not in _REQUIRED:
+    if not isinstance(kind, str) or kind not in _REQUIRED:  # a list or table is unhashable
         raise ConfigError(
             source, f"{key}.dist", f"unknown distribution {kind!r}; allowed: {', '.join(KINDS)}"
         )
