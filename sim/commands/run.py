@@ -79,13 +79,28 @@ def table_row(row: dict[str, Any]) -> list[str]:
             fmt_estimate(lat["max"]).split(" ")[0], str(row["replications"]), row["status"]]
 
 
+def _command(args: argparse.Namespace) -> list[str]:
+    """The command line that repeats this run (from the parsed arguments, not sys.argv,
+    which is another program's when ``sim.cli.main`` is called in-process)."""
+    cmd = ["uksim", "run", *map(str, args.scenarios), "--seed", str(args.seed)]
+    if args.reps is not None:
+        cmd += ["--reps", str(args.reps)]
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    if args.json_out is not None:
+        cmd += ["--json", str(args.json_out)]
+    return cmd
+
+
 def main(args: argparse.Namespace) -> int:
     points = []
     for path in args.scenarios:
         points.extend(load_scenario(path, args.overrides))  # all checked before any runs
     opts = RunOptions(seed=args.seed, reps=args.reps, workers=args.workers)
     rows: list[dict[str, Any]] = []
-    command = ["uksim", "run", *sys.argv[2:]] if sys.argv[1:2] == ["run"] else ["uksim", "run"]
+    command = _command(args)
 
     def on_row(row: dict[str, Any]) -> None:
         rows.append(row)
