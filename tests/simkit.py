@@ -10,6 +10,8 @@ when each one reached the end of its route.
 from __future__ import annotations
 
 import copy
+import datetime
+import math
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,41 @@ class Trace:
         """Run until nothing is left to do; departure times in the order of injection."""
         self.a.kernel.run()
         return [self.left.get(i) for i in range(self._next)]  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------ writing TOML back
+
+def _toml_str(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) \
+            else repr(v)
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, datetime.date | datetime.datetime):
+        return v.isoformat()
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_str(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(type(v))
+
+
+def to_toml(d: dict[str, Any]) -> str:
+    """Every top-level key as one line with inline tables: valid TOML for any dict."""
+    return "".join(f"{_toml_str(k)} = {_toml_value(v)}\n" for k, v in d.items())

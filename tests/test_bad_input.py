@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-import math
 import re
 import subprocess
 import tomllib
@@ -28,7 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from simkit import ROOT, THEORY, assemble, scenario
+from simkit import ROOT, THEORY, assemble, scenario, to_toml
 
 from sim.cli import main
 from sim.errors import ConfigError, one_line
@@ -42,45 +41,6 @@ UKSIM = ROOT / ".venv" / "bin" / "uksim"
 
 FUZZ = settings(max_examples=100, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-# ------------------------------------------------------------------ writing TOML back
-
-
-def _toml_str(s: str) -> str:
-    out = []
-    for ch in s:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) \
-            else repr(v)
-    if isinstance(v, str):
-        return _toml_str(v)
-    if isinstance(v, datetime.date | datetime.datetime):
-        return v.isoformat()
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_str(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(type(v))
-
-
-def to_toml(d: dict[str, Any]) -> str:
-    """Every top-level key as one line with inline tables: valid TOML for any dict."""
-    return "".join(f"{_toml_str(k)} = {_toml_value(v)}\n" for k, v in d.items())
-
 
 def test_the_toml_writer_round_trips_the_theory_files():
     for name, data in VALID.items():
