@@ -32,7 +32,7 @@ from sim.cpu import Context
 from sim.devices import Device
 from sim.kernel import Kernel
 from sim.requests import Request, advance
-from sim.stages import Accounts, _Part, draw_cost
+from sim.stages import Accounts, Work
 
 
 class BatchSegment:
@@ -44,7 +44,7 @@ class BatchSegment:
         self.context = context
         self.index = index
         self.per_batch = per_batch
-        self.items_of: dict[int, list[_Part]] = {}  # class -> the per-item parts
+        self.items_of: dict[int, Work] = {}  # class -> the per-item work
         self.max_batch = max_batch
         self.window_ns = window_ns
         self.acct = acct
@@ -58,9 +58,10 @@ class BatchSegment:
         self.batches = 0
         self.items = 0
 
-    def set_item_parts(self, cls: int, parts: list[_Part]) -> None:
+    def set_item_work(self, cls: int, work: Work) -> None:
         """The per-item work of class ``cls``: this stage's and the cpu stages it absorbed."""
-        self.items_of[cls] = parts
+        self.items_of[cls] = work
+        self.acct.register(work, "cpu", self.inv_speed)
 
     def enter(self, req: Request) -> None:
         req.t_seg = self.kernel.env._now
@@ -91,15 +92,15 @@ class BatchSegment:
         w = self.waiting
         n = min(len(w), self.max_batch)
         batch = [w.popleft() for _ in range(n)]
-        acct = self.acct
         cost = next(self.per_batch)
+        self.acct._cpu[self.index] += cost * self.inv_speed
         share = cost * self.inv_speed / n
+        items = self.items_of
+        inv = self.inv_speed
         for req in batch:
-            cost_i = draw_cost(self.items_of[req.cls], req, acct.cpu, self.inv_speed)
-            acct.cpu[self.index] += share
-            req.work = cost_i * self.inv_speed + share
+            cost_i = items[req.cls].cost(req)  # books the item's stages (and its visit)
+            req.work = cost_i * inv + share
             cost += cost_i
-        acct.visits[self.index] += n
         self.busy = True
         self.batches += 1
         self.items += n
@@ -113,7 +114,7 @@ class BatchSegment:
             visit = s + dev.submit(s, self._release, batch)  # service plus the device's queue
             acct = self.acct
             for req in batch:
-                acct.device[self.index] += visit
+                acct._device[self.index] += visit
                 req.work += visit  # so that _release books only the rest as waiting
             return
         self._release(event)

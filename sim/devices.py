@@ -76,8 +76,8 @@ class DeviceSegment:
                   req.reply_bytes if self.size == "reply" else 0.0)
         s = self.device.service_time(nbytes)
         acct = self.acct
-        acct.visits[self.index] += 1
-        acct.device[self.index] += s
+        acct._visits[self.index] += 1
+        acct._device[self.index] += s
         acct.wait[self.index] += self.device.submit(s, self._done, req)
 
     @staticmethod

@@ -25,7 +25,7 @@ from sim.batching import BatchSegment
 from sim.cpu import Context
 from sim.devices import Device, DeviceSegment
 from sim.kernel import Kernel
-from sim.stages import Accounts, CpuSegment, DelaySegment, Sink, StageSpec, _Part
+from sim.stages import Accounts, CpuSegment, DelaySegment, Sink, StageSpec, Work, combined, summed
 
 SEND = "client.send"
 RECEIVE = "client.receive"
@@ -72,17 +72,27 @@ class Segmenter:
         self.draws = draws  # (stage name, distribution) -> iterator of draws
         self.class_index = class_index
         self._batches: dict[str, BatchSegment] = {}
-        self._fixed: dict[str, Any] = {}  # stage name -> its iterator of cost draws
+        self._fixed: dict[str, Any] = {}  # stream name -> its iterator of cost draws
 
-    def _part(self, spec: StageSpec) -> _Part:
-        # one stream of draws per stage, shared by every crossing of it (a stage crossed by
-        # the request and again by the reply, or by several classes): separate iterators on
-        # the same named stream would hand each crossing the same numbers
-        fixed = self._fixed.get(spec.name)
-        if fixed is None:
-            fixed = self._fixed[spec.name] = self.draws(spec.name, spec.cost.fixed)
-        return _Part(fixed, spec.cost.per_byte_ns,
-                     spec.cost.size, self.acct.index[spec.name], spec.cost.per_command_ns)
+    def _stream(self, name: str, dist: Any) -> Any:
+        # one iterator per named stream, shared by every crossing of the same stages (a
+        # stage crossed by the request and again by the reply, or by several classes):
+        # separate iterators on the same named stream would hand each crossing the same
+        # numbers
+        it = self._fixed.get(name)
+        if it is None:
+            it = self._fixed[name] = self.draws(name, dist)
+        return it
+
+    def _work(self, specs: Sequence[StageSpec]) -> Work:
+        """The cost of consecutive stages paid together: one draw per visit."""
+        dists = [s.cost.fixed for s in specs]
+        one = combined(dists)
+        if one is not None:
+            draw = self._stream("+".join(s.name for s in specs), one)
+        else:
+            draw = summed([self._stream(s.name, s.cost.fixed) for s in specs])
+        return Work([(self.acct.index[s.name], s.cost.fixed, s.cost) for s in specs], draw)
 
     def _batch(self, spec: StageSpec) -> BatchSegment:
         seg = self._batches.get(spec.name)
@@ -104,31 +114,32 @@ class Segmenter:
         segments: list[Any] = []
         run: list[StageSpec] = []
         batch: BatchSegment | None = None  # the batch absorbing cpu stages that follow it
-        batch_parts: list[_Part] = []
+        batch_specs: list[StageSpec] = []
         batch_context: str | None = None
         cls_index = self.class_index.get(cls, 0) if cls is not None else 0
 
         def close_batch() -> None:
             nonlocal batch
             if batch is not None:
-                batch.set_item_parts(cls_index, list(batch_parts))
+                work = self._work(batch_specs)
+                batch.set_item_work(cls_index, work)
                 batch = None
 
         def close_run() -> None:
             if not run:
                 return
-            parts = [self._part(s) for s in run]
+            work = self._work(run)
             if run[0].kind == "cpu":
                 segments.append(CpuSegment(self.kernel, self.contexts[run[0].context],  # type: ignore[index]
-                                           parts, self.acct))
+                                           work, self.acct))
             else:
-                segments.append(DelaySegment(self.kernel, parts, self.acct))
+                segments.append(DelaySegment(self.kernel, work, self.acct))
             run.clear()
 
         for name in names:
             spec = self.stages[name]
             if batch is not None and spec.kind == "cpu" and spec.context == batch_context:
-                batch_parts.append(self._part(spec))
+                batch_specs.append(spec)
                 continue
             close_batch()
             if spec.kind in ("cpu", "delay"):
@@ -140,7 +151,7 @@ class Segmenter:
             if spec.kind == "batch":
                 batch = self._batch(spec)
                 batch_context = spec.context
-                batch_parts = [self._part(spec)]
+                batch_specs = [spec]
                 segments.append(batch)
             elif spec.kind == "device":
                 segments.append(DeviceSegment(self.devices[spec.device], spec.cost.size,  # type: ignore[index]

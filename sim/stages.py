@@ -30,7 +30,7 @@ import numpy as np
 
 from sim.cpu import Context
 from sim.kernel import Kernel
-from sim.randomness import ZERO, Distribution
+from sim.randomness import ZERO, Distribution, deterministic
 from sim.requests import Request, advance
 
 STAGE_KINDS = ("cpu", "delay", "device", "batch")
@@ -77,20 +77,133 @@ class StageSpec:
     description: str = ""
 
 
+class Work:
+    """The cost of consecutive stages paid as one piece of work: one draw per visit.
+
+    Each stage costs a fixed part (a distribution) plus per-byte and per-command parts.
+    For a segment of several stages the fixed parts are drawn as one sum: a gamma with
+    the summed mean and variance when every part is deterministic, exponential or gamma
+    (moment matching), otherwise part by part. The per-byte and per-command parts are
+    linear, so the time of each stage is booked afterwards from running sums (exact in
+    total; the random part is shared among stages in proportion to their means).
+    """
+
+    __slots__ = ("_exact", "_stages", "draw", "k_command", "k_reply", "k_request", "n",
+                 "s_count", "s_fixed", "s_reply", "s_request")
+
+    def __init__(self, stages: list[tuple[int, Distribution, Cost]], draw: Iterator[float]
+                 ) -> None:
+        total_mean = sum(d.mean for _, d, _ in stages)
+        # deterministic parts are booked as mean x visits (exact); random ones by share
+        self._exact = all(d.kind == "deterministic" for _, d, _ in stages)
+        self._stages = [
+            (i, d.mean, (d.mean / total_mean) if total_mean > 0 else 1.0 / len(stages),
+             c.per_byte_ns if c.size == "request" else 0.0,
+             c.per_byte_ns if c.size == "reply" else 0.0, c.per_command_ns)
+            for i, d, c in stages
+        ]
+        self.k_request = sum(s[3] for s in self._stages)
+        self.k_reply = sum(s[4] for s in self._stages)
+        self.k_command = sum(s[5] for s in self._stages)
+        self.draw = draw
+        self.clear()
+
+    @property
+    def first(self) -> int:
+        return self._stages[0][0]
+
+    def clear(self) -> None:
+        self.n = 0
+        self.s_fixed = self.s_request = self.s_reply = self.s_count = 0.0
+
+    def cost(self, req: Request) -> float:
+        """Draw this visit's cost (ns of work) for ``req``, and count it."""
+        f = next(self.draw)
+        rb = req.request_bytes
+        pb = req.reply_bytes
+        c = req.count
+        self.n += 1
+        self.s_fixed += f
+        self.s_request += rb
+        self.s_reply += pb
+        self.s_count += c
+        return f + self.k_request * rb + self.k_reply * pb + self.k_command * c
+
+    def book(self, booked: list[float], visits: list[int], scale: float) -> None:
+        """Add the time of each stage since the last clear (times ``scale``) to ``booked``."""
+        for i, mean, share, k_req, k_rep, k_cmd in self._stages:
+            fixed = mean * self.n if self._exact else share * self.s_fixed
+            booked[i] += scale * (fixed + k_req * self.s_request + k_rep * self.s_reply
+                                  + k_cmd * self.s_count)
+        visits[self.first] += self.n
+
+
+def combined(dists: list[Distribution]) -> Distribution | None:
+    """One distribution for the sum of ``dists`` (moment-matched gamma), or None."""
+    if any(d.kind not in ("deterministic", "exponential", "gamma") for d in dists):
+        return None
+    mean = sum(d.mean for d in dists)
+    var = 0.0
+    for d in dists:
+        if d.kind == "exponential":
+            var += d.mean**2
+        elif d.kind == "gamma":
+            var += (d.params["cv"] * d.mean) ** 2
+    if var == 0.0 or mean == 0.0:
+        return deterministic(mean)
+    if len(dists) == 1:
+        return dists[0]
+    return Distribution("gamma", {"mean": mean, "cv": var**0.5 / mean})
+
+
+def summed(iterators: list[Iterator[float]]) -> Iterator[float]:
+    """Draws of a sum, part by part (for distributions :func:`combined` cannot merge)."""
+    while True:
+        yield sum(next(it) for it in iterators)
+
+
 class Accounts:
     """Time booked per stage since the last reset: CPU, waiting, device; and visits."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
         self.index = {n: i for i, n in enumerate(names)}
+        self._works: list[tuple[Work, str, float]] = []
         self.reset()
+
+    def register(self, work: Work, kind: str, scale: float) -> None:
+        """Book ``work``'s stages into ``kind`` ("cpu" or "device") times ``scale``."""
+        self._works.append((work, kind, scale))
 
     def reset(self) -> None:
         n = len(self.names)
-        self.cpu = [0.0] * n
+        self._cpu = [0.0] * n  # hot-path writers use these; readers the properties below
         self.wait = [0.0] * n
-        self.device = [0.0] * n
-        self.visits = [0] * n
+        self._device = [0.0] * n
+        self._visits = [0] * n
+        for w, _, _ in self._works:
+            w.clear()
+
+    def settle(self) -> None:
+        """Book what the registered works have counted since they were last settled."""
+        for w, kind, scale in self._works:
+            w.book(self._cpu if kind == "cpu" else self._device, self._visits, scale)
+            w.clear()
+
+    @property
+    def cpu(self) -> list[float]:
+        self.settle()
+        return self._cpu
+
+    @property
+    def device(self) -> list[float]:
+        self.settle()
+        return self._device
+
+    @property
+    def visits(self) -> list[int]:
+        self.settle()
+        return self._visits
 
     def as_arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -101,64 +214,22 @@ class Accounts:
         }
 
 
-class _Part:
-    """A stage's draw inside a segment."""
-
-    __slots__ = ("fixed", "index", "per_byte", "per_command", "size")
-
-    def __init__(self, fixed: Iterator[float], per_byte: float, size: str, index: int,
-                 per_command: float = 0.0) -> None:
-        self.fixed = fixed
-        self.per_byte = per_byte
-        self.size = size
-        self.index = index
-        self.per_command = per_command
-
-
-def draw_cost(parts: list[_Part], req: Request, booked: list[float], scale: float) -> float:
-    """Sum the parts' costs for ``req`` and book each (times ``scale``) to its stage."""
-    total = 0.0
-    for p in parts:
-        c = next(p.fixed)
-        if p.per_byte:
-            if p.size == "request":
-                c += p.per_byte * req.request_bytes
-            elif p.size == "reply":
-                c += p.per_byte * req.reply_bytes
-        if p.per_command:
-            c += p.per_command * req.count
-        booked[p.index] += c * scale
-        total += c
-    return total
-
-
 class CpuSegment:
     """Consecutive ``cpu`` stages on one context: one task, their summed cost."""
 
-    def __init__(self, kernel: Kernel, context: Context, parts: list[_Part],
-                 acct: Accounts) -> None:
+    def __init__(self, kernel: Kernel, context: Context, work: Work, acct: Accounts) -> None:
         self.kernel = kernel
         self.context = context
-        self.parts = parts
+        self.work = work
         self.acct = acct
-        self.first = parts[0].index
+        self.first = work.first
         self.inv_speed = 1.0 / context.speed
-        one = parts[0]
-        self.single = one if len(parts) == 1 and not one.per_command else None
+        acct.register(work, "cpu", self.inv_speed)
+        self._cost = work.cost
         self._submit = context.domain.submit  # type: ignore[union-attr]  # saves a call per task
 
     def enter(self, req: Request) -> None:
-        p = self.single
-        acct = self.acct
-        if p is not None:
-            w = next(p.fixed)
-            if p.per_byte:
-                w += p.per_byte * (req.request_bytes if p.size == "request" else
-                                   req.reply_bytes if p.size == "reply" else 0.0)
-            acct.cpu[p.index] += w * self.inv_speed
-        else:
-            w = draw_cost(self.parts, req, acct.cpu, self.inv_speed)
-        acct.visits[self.first] += 1
+        w = self._cost(req)
         req.work = w
         req.t_seg = self.kernel.env._now
         self._submit(self.context, w, self._done, req)
@@ -173,16 +244,13 @@ class CpuSegment:
 class DelaySegment:
     """Consecutive ``delay`` stages: one timer of their summed duration."""
 
-    def __init__(self, kernel: Kernel, parts: list[_Part], acct: Accounts) -> None:
+    def __init__(self, kernel: Kernel, work: Work, acct: Accounts) -> None:
         self.kernel = kernel
-        self.parts = parts
-        self.acct = acct
-        self.first = parts[0].index
+        self.work = work
+        acct.register(work, "device", 1.0)
 
     def enter(self, req: Request) -> None:
-        d = draw_cost(self.parts, req, self.acct.device, 1.0)
-        self.acct.visits[self.first] += 1
-        self.kernel.call_in(d, self._done, req)
+        self.kernel.call_in(self.work.cost(req), self._done, req)
 
     @staticmethod
     def _done(event: object) -> None:
