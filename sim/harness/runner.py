@@ -1,12 +1,13 @@
-"""Running a measurement: paths x runs x connection counts, tool by tool, row by row.
+"""Running a measurement: runs x paths x connection counts, tool by tool, row by row.
 
 :func:`measure_redis` and :func:`measure_http` check everything that can be checked
-before anything starts (root for namespace paths, every program present), then, one path
-at a time: build the path, start the server, and for each run and each connection count
-run the load tool once, keep its raw output, parse it, append the rows and print a
-progress line on standard error. The path and server are torn down before the next path
-(so one path's iptables rules never touch another's runs) and on any exit: success,
-error, SIGINT or SIGTERM.
+before anything starts (root for namespace paths, every program present), then for each
+run, one path at a time: build the path, start a fresh server, and for each connection
+count run the load tool once, keep its raw output, parse it, append the rows and print
+a progress line on standard error. Runs go round the paths (run 1 on every path, then
+run 2, ...), so slow drift of the machine's state touches every path alike. The path
+and server are torn down before the next one (so one path's iptables rules never touch
+another's runs) and on any exit: success, error, SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -98,11 +99,22 @@ def _preflight(paths: list[str], programs: list[str]) -> dict[str, str]:
     return {name: tools.require(name) for name in needed}
 
 
-def _cells(paths: list[str], runs: int, conns: list[int]) -> Iterator[tuple[str, int, int]]:
-    for path in paths:
-        for run in range(1, runs + 1):
-            for c in conns:
-                yield path, run, c
+def _rounds(paths: list[str], runs: int) -> Iterator[tuple[int, str]]:
+    """(run, path) in measuring order: every path once per run, so a drift in the
+    machine's state over time touches all paths alike."""
+    for run in range(1, runs + 1):
+        for path in paths:
+            yield run, path
+
+
+def _record_setup(writer: ResultWriter, path: str, run: int, ep: netpaths.Endpoint,
+                  srv: servers.Server) -> None:
+    """Note a path's set-up and its server (per run: each run builds them anew)."""
+    writer.provenance["paths"].setdefault(path, []).append(
+        {"run": run, **ep.details, "target": f"{ep.target_address}:{ep.target_port}"})
+    writer.provenance["servers"].setdefault(path, []).append(
+        {"run": run, "argv": tools.redact_argv(srv.argv), "config": srv.config_text})
+    writer.write_provenance()
 
 
 def _run_tool(writer: ResultWriter, argv: list[str], timeout_s: float, label: str,
@@ -186,16 +198,12 @@ def measure_redis(plan: RedisPlan, progress: Progress = _stderr) -> int:
 
     def body(writer: ResultWriter) -> None:
         step = 0
-        for path in plan.paths:
+        for run, path in _rounds(plan.paths, plan.runs):
             with CleanupStack() as stack:
                 ep = netpaths.setup(stack, path, REDIS_PORT, REDIS_PUBLISHED_PORT)
                 srv = servers.start_redis(stack, ep, aof=plan.aof, base_dir=plan.server_dir)
-                writer.provenance["paths"][path] = {**ep.details, "target":
-                                                    f"{ep.target_address}:{ep.target_port}"}
-                writer.provenance["servers"][path] = {
-                    "argv": tools.redact_argv(srv.argv), "config": srv.config_text}
-                writer.write_provenance()
-                for _, run, c in _cells([path], plan.runs, plan.connections):
+                _record_setup(writer, path, run, ep, srv)
+                for c in plan.connections:
                     step += 1
                     servers.redis_command(ep, srv.password or "", "FLUSHALL")
                     safety.check_load_target(ep.target_address)
@@ -296,17 +304,14 @@ def measure_http(plan: HttpPlan, progress: Progress = _stderr) -> int:
 
     def body(writer: ResultWriter) -> None:
         step = 0
-        for path in plan.paths:
+        for run, path in _rounds(plan.paths, plan.runs):
             with CleanupStack() as stack:
                 ep = netpaths.setup(stack, path, HTTP_PORT, HTTP_PUBLISHED_PORT)
                 srv = servers.start_nginx(stack, ep, workers=plan.workers,
                                           page_bytes=plan.page_bytes, base_dir=plan.server_dir)
-                writer.provenance["paths"][path] = {**ep.details, "target":
-                                                    f"{ep.target_address}:{ep.target_port}"}
-                writer.provenance["servers"][path] = {"argv": srv.argv, "config": srv.config_text}
-                writer.write_provenance()
+                _record_setup(writer, path, run, ep, srv)
                 url = f"http://{ep.target_address}:{ep.target_port}{PAGE_PATH}"
-                for _, run, c in _cells([path], plan.runs, plan.connections):
+                for c in plan.connections:
                     step += 1
                     safety.check_load_target(ep.target_address)
                     name = f"{plan.tool}-{path}-c{c}-{mode}-run{run}"
