@@ -35,7 +35,9 @@ from sim.experiment import Cell, Experiment
 from sim.parameters import Parameter, ParameterSet
 from sim.predict import predict, run_jobs
 
-LOG_STEP = 0.05  # finite-difference step in log-parameter space (5%)
+LOG_STEP = 0.2  # finite-difference step in log-parameter space (~22%): wide enough to see
+# across the kinks of a bottleneck (throughput is a max over cores: below its kink a
+# parameter of a core that is not the bottleneck has no local effect at all)
 
 
 class _Tracking(ParameterSet):
@@ -54,11 +56,12 @@ def dependencies(exp: Experiment, params: ParameterSet,
                  cells: Iterable[Cell]) -> dict[Cell, set[str]]:
     """The parameters each cell's composed model uses."""
     out = {}
-    for test, platform in cells:
+    for cell in cells:
+        test, platform, clients = cell
         tracking = _Tracking(params)
         compose(exp.host, platform, exp.app, exp.workload, test, tracking,
-                Settings(clients=exp.clients, pipeline=exp.pipeline, aof=exp.aof))
-        out[(test, platform)] = tracking.read
+                Settings(clients=clients, pipeline=exp.pipeline, aof=exp.aof))
+        out[cell] = tracking.read
     return out
 
 
@@ -153,13 +156,13 @@ def fit(exp: Experiment, base: ParameterSet, train: list[Cell], measured: dict[C
 def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool = True,
               progress: Callable[[str], None] | None = None) -> Calibration:
     measured = exp.measured()
-    cells = exp.cells
+    cells = exp.train_cells
     deps = dependencies(exp, base, cells)
     n = workers or (mp.cpu_count() or 1)
     pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) if n > 1 else None
     say = progress or (lambda _m: None)
     try:
-        say(f"in-sample fit: {len(base.free_names)} free parameters, {len(cells)} cells")
+        say(f"in-sample fit: at most {len(base.free_names)} free parameters, {len(cells)} cells")
         full = fit(exp, base, cells, measured, deps, pool, progress=say)
         cal = Calibration(exp.name, full)
         if folds:

@@ -68,10 +68,10 @@ def _file(kind: str, name: str) -> Path:
 def _load(kind: str, name: str) -> tuple[str, dict[str, Any]]:
     path = _file(kind, name)
     data = read_toml(path)
-    for inc in data.get("platform", {}).get("include", []):
+    for inc in {**data.get("host", {}), **data.get("platform", {})}.get("include", []):
         inc_path = models_dir() / kind / f"{inc}.toml"
         if not inc_path.is_file():
-            raise ConfigError(str(path), "platform.include", f"no file {inc}.toml in {kind}/")
+            raise ConfigError(str(path), "include", f"no file {inc}.toml in {kind}/")
         extra = read_toml(inc_path)
         for section in ("contexts", "stages", "devices"):
             for k, v in extra.get(section, {}).items():

@@ -17,7 +17,7 @@ from sim.errors import ConfigError
 from sim.resources import scenarios_dir, validation_dir
 from sim.scenario import read_toml
 
-Cell = tuple[str, str]  # (test, platform)
+Cell = tuple[str, str, int]  # (test, platform, clients)
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,29 @@ class Experiment:
     aof: bool
     predict: dict[str, Any] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
+    loads: tuple[int, ...] = ()  # client counts (default: just ``clients``)
+    values: dict[Cell, float] | None = None  # reference values given directly (measured)
+    train_platforms: tuple[str, ...] = ()  # fit only on these (default: every platform)
+    labels: dict[str, str] = field(default_factory=dict)  # platform -> name in the data
+    spread: dict[Cell, tuple[float, float]] = field(default_factory=dict)  # measured q1, q3
 
     @property
     def cells(self) -> list[Cell]:
-        return [(t, p) for t in self.tests for p in self.platforms]
+        if self.values is not None:
+            return list(self.values)
+        loads = self.loads or (self.clients,)
+        return [(t, p, c) for t in self.tests for p in self.platforms for c in loads]
+
+    @property
+    def train_cells(self) -> list[Cell]:
+        if not self.train_platforms:
+            return self.cells
+        return [c for c in self.cells if c[1] in self.train_platforms]
 
     def measured(self) -> dict[Cell, float]:
-        """The reference table's values, by (test, platform)."""
+        """The reference values, by (test, platform, clients)."""
+        if self.values is not None:
+            return dict(self.values)
         try:
             with self.reference.open(newline="") as f:
                 rows = list(csv.DictReader(f))
@@ -54,7 +70,7 @@ class Experiment:
             test = row.get("test")
             for p in self.platforms:
                 if test in self.tests and row.get(p):
-                    out[(test, p)] = float(row[p])
+                    out[(test, p, self.clients)] = float(row[p])
         missing = [c for c in self.cells if c not in out]
         if missing:
             raise ConfigError(str(self.reference), "", f"no value for {missing[:3]}")

@@ -24,15 +24,17 @@ SEED = 1
 
 
 def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) -> dict[str, Any]:
-    test, platform = cell
+    test, platform, clients = cell
     opts = exp.predict if mode == "predict" else exp.fit
     settings = Settings(
-        clients=exp.clients, pipeline=exp.pipeline, aof=exp.aof,
-        requests=int(opts.get("requests", 20000)), reps=int(opts.get("reps", 3)),
+        clients=clients, pipeline=exp.pipeline, aof=exp.aof,
+        # at least 20 rounds of every client's pipeline, whatever the load
+        requests=max(int(opts.get("requests", 20000)), 20 * clients * exp.pipeline),
+        reps=int(opts.get("reps", 3)),
         max_reps=int(opts.get("max_reps", 12)), precision=float(opts.get("precision", 0.02)),
     )
     raw = compose(exp.host, platform, exp.app, exp.workload, test, params, settings)
-    return expand_and_resolve(raw, f"{exp.source} [{platform}/{test}]")[0]
+    return expand_and_resolve(raw, f"{exp.source} [{platform}/{test} -c {clients}]")[0]
 
 
 def _run_cell(args: tuple[Experiment, Cell, ParameterSet, str]) -> tuple[Cell, Any]:

@@ -108,16 +108,21 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
 
     out_cells = []
     for c in cells:
-        test, platform = c
+        test, platform, clients = c
         row = rows[c]
         thr = row["throughput_rps"]
         meas = measured[c]
         cell: dict[str, Any] = {
-            "test": test, "platform": platform, "measured": meas,
+            "test": test, "platform": platform, "path": exp.labels.get(platform, platform),
+            "clients": clients, "measured": meas,
             "predicted": thr["value"], "ci95": thr["ci95"],
             "error_pct": _err(thr["value"], meas), "status": row["status"],
             "replications": row["replications"],
         }
+        if exp.train_platforms:
+            cell["in_sample"] = platform in exp.train_platforms
+            if c in exp.spread:
+                cell["measured_q1"], cell["measured_q3"] = exp.spread[c]
         if out_of_sample:
             cell["predicted_leave_one_platform_out"] = lopo[c]
             cell["error_pct_leave_one_platform_out"] = _err(lopo[c], meas)
@@ -135,6 +140,18 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
         }
         for p in exp.platforms
     }
+    train = set(exp.train_platforms)
+    split: dict[str, Any] = {}
+    if train:  # fitted on some platforms (the host path), predicted on the others
+        split = {
+            "fitted_on": [exp.labels.get(p, p) for p in exp.train_platforms],
+            "mape_in_sample": _mape([x["error_pct"] for x in out_cells if x["platform"] in train]),
+            "mape_out_of_sample": _mape([x["error_pct"] for x in out_cells
+                                         if x["platform"] not in train]),
+            "mape_by_path": {exp.labels.get(p, p): _mape([x["error_pct"] for x in out_cells
+                                                          if x["platform"] == p])
+                             for p in exp.platforms},
+        }
     return {
         "experiment": exp.name,
         "description": exp.description,
@@ -155,4 +172,5 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
         "parameters": {n: {"value": params[n], "stderr": params.params[n].uncertainty,
                            "unit": params.params[n].unit} for n in params.free_names},
         "wall_seconds": round(time.perf_counter() - t0, 2),
+        **split,
     }

@@ -4,7 +4,9 @@
 ``models/parameters.toml`` to Table 1 by least squares on the simulator's own predictions,
 then refits with each platform and each test left out (for the out-of-sample report), and
 writes everything to ``models/calibration/jaworski2019.toml``, which the models then
-read. It takes minutes (thousands of short simulations); progress is printed.
+read. ``uksim calibrate --measured DIR`` fits a host measured with ``uksim measure`` from
+its loopback runs alone and writes ``models/calibration/NAME.toml`` (NAME: DIR's name).
+It takes minutes (thousands of short simulations); progress is printed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from sim.calibration import calibrate, write_calibration
 from sim.errors import UksimError
 from sim.experiment import experiment_path, load_experiment
+from sim.measured import load_measured
 from sim.parameters import calibration_path, load_parameters
 
 
@@ -28,27 +31,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-folds", action="store_true",
                    help="skip the leave-one-platform-out and leave-one-test-out refits")
     p.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
+    p.add_argument("--measured", type=Path, default=None, metavar="DIR",
+                   help="fit this host from the loopback runs of a measured data set")
+    p.add_argument("--host", default="python-kind-2core",
+                   help="host model of the measured machine (default python-kind-2core)")
     p.add_argument("--out", type=Path, default=None,
                    help="where to write (default models/calibration/STUDY.toml)")
     p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    path = experiment_path(args.study, args.table)
-    if not path.is_file():
-        raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
-    exp = load_experiment(path)
+    if args.measured is not None:
+        exp = load_measured(args.measured, host=args.host)
+        name = args.measured.resolve().name
+        folds = False  # the container paths are the out-of-sample check
+    else:
+        path = experiment_path(args.study, args.table)
+        if not path.is_file():
+            raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
+        exp = load_experiment(path)
+        name = args.study
+        folds = not args.no_folds
     base = load_parameters()
     t0 = time.perf_counter()
 
     def progress(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
-    cal = calibrate(exp, base, workers=args.workers, folds=not args.no_folds, progress=progress)
-    out = args.out or calibration_path(args.study)
-    write_calibration(cal, base, out, len(exp.cells))
+    cal = calibrate(exp, base, workers=args.workers, folds=folds, progress=progress)
+    out = args.out or calibration_path(name)
+    write_calibration(cal, base, out, len(exp.train_cells))
     f = cal.in_sample
-    print(f"fitted {len(f.free)} free parameters to {len(exp.cells)} cells of {exp.name}: "
+    print(f"fitted {len(f.free)} free parameters to {len(exp.train_cells)} cells of {exp.name}: "
           f"rms log error {f.rms_log_residual:.3f}")
     for name in f.free:
         p = base.params[name]

@@ -17,6 +17,7 @@ from typing import Any
 from sim.commands.run import write_json_atomic
 from sim.errors import UksimError
 from sim.experiment import experiment_path, load_experiment
+from sim.measured import load_measured
 from sim.parameters import calibration_path
 from sim.textable import fmt_number, render
 from sim.validate import validate
@@ -25,7 +26,12 @@ from sim.validate import validate
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="compare predictions with a reference table",
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
-    p.add_argument("study", nargs="?", default="jaworski2019", help="study (default jaworski2019)")
+    p.add_argument("study", nargs="?", default="jaworski2019",
+                   help="study (default jaworski2019), or `measured` for a measured data set")
+    p.add_argument("dataset", nargs="?", type=Path, default=None, metavar="DIR",
+                   help="with `measured`: the data set made by `uksim measure`")
+    p.add_argument("--host", default="python-kind-2core",
+                   help="with `measured`: host model of that machine")
     p.add_argument("--table", default="1", help="table (default 1)")
     p.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT")
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png")
@@ -74,18 +80,51 @@ def print_report(rep: dict[str, Any]) -> None:
                   f"{_pct(s['mape_leave_one_platform_out'])[1:]:>6s}{note}")
 
 
+def print_measured_report(rep: dict[str, Any]) -> None:
+    headers = ["test", "path", "-c", "measured (median)", "predicted (95% CI)", "error", ""]
+    rows = []
+    for c in rep["cells"]:
+        ci = c["ci95"]
+        rows.append([c["test"], c["path"], str(c["clients"]), fmt_number(c["measured"]),
+                     f"{fmt_number(c['predicted'])} [{fmt_number(ci[0])}, {fmt_number(ci[1])}]",
+                     _pct(c["error_pct"]), "fitted" if c["in_sample"] else "predicted"])
+    print(render(headers, rows))
+    print()
+    print(f"{rep['experiment']}: {rep['data_points']} cells; {rep['free_parameters']} free "
+          f"parameters fitted on {', '.join(rep['fitted_on'])} only")
+    print(f"  mean absolute error, fitted (in sample):        {_pct(rep['mape_in_sample'])[1:]}")
+    print(f"  mean absolute error, predicted (out of sample): "
+          f"{_pct(rep['mape_out_of_sample'])[1:]}")
+    for path, m in rep["mape_by_path"].items():
+        print(f"    {path:12s} {_pct(m)[1:]}")
+
+
 def main(args: argparse.Namespace) -> int:
-    path = experiment_path(args.study, args.table)
-    if not path.is_file():
-        raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
-    exp = load_experiment(path)
-    cal = args.calibration or calibration_path(args.study)
-    rep = validate(exp, cal, workers=args.workers, out_of_sample=not args.in_sample_only)
-    print_report(rep)
+    if args.study == "measured":
+        if args.dataset is None:
+            raise UksimError("validate measured needs the data set folder: uksim validate "
+                             "measured validation/measured/NAME")
+        exp = load_measured(args.dataset, host=args.host)
+        cal = args.calibration or calibration_path(args.dataset.resolve().name)
+        rep = validate(exp, cal, workers=args.workers, out_of_sample=False)
+        print_measured_report(rep)
+    else:
+        path = experiment_path(args.study, args.table)
+        if not path.is_file():
+            raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
+        exp = load_experiment(path)
+        cal = args.calibration or calibration_path(args.study)
+        rep = validate(exp, cal, workers=args.workers, out_of_sample=not args.in_sample_only)
+        print_report(rep)
     if args.json_out:
         write_json_atomic(args.json_out, rep)
         print(f"wrote {args.json_out}", file=sys.stderr)
-    if args.plot:
+    if args.plot and args.study == "measured":
+        from sim.plots.path_ratio import plot_path_ratio
+
+        plot_path_ratio(rep, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    elif args.plot:
         from sim.plots.normalised_bars import plot_normalised
 
         plot_normalised(rep, args.plot)
