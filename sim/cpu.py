@@ -95,13 +95,15 @@ class RunToCompletion(Domain):
         self.speed = cores[0].speed
         self.cores_free = [0.0] * len(cores)
         self.contexts = contexts
+        self._env = kernel.env  # hot path: looked up once
+        self._queue = kernel._queue
+        self._eid = kernel._eid
         threads = sum(c.threads for c in contexts)
         # if no thread ever waits for a core, the core heap need not be consulted
         self.core_bound = threads > len(cores)
 
     def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
-        k = self.kernel
-        now = k.env._now
+        now = self._env._now
         t = work_ns / self.speed
         free = ctx._free
         start = free[0]
@@ -126,15 +128,15 @@ class RunToCompletion(Domain):
         elif now > start:
             start = now
         end = start + t
-        if len(free) == 1:
+        if ctx.threads == 1:
             free[0] = end
         else:
             heapreplace(free, end)
         ctx.busy_ns += t
         ctx.tasks += 1
-        # k.call_at(end, callback, payload), inlined on the hot path
-        k.scheduled += 1
-        heappush(k._queue, (end, NORMAL, next(k._eid), _Wake(callback, payload)))
+        # self.kernel.call_at(end, callback, payload), inlined on the hot path
+        self.kernel.scheduled += 1
+        heappush(self._queue, (end, NORMAL, next(self._eid), _Wake(callback, payload)))
 
 
 class _Task:

@@ -129,6 +129,14 @@ class Work:
         self.s_count += c
         return f + self.k_request * rb + self.k_reply * pb + self.k_command * c
 
+    def cost_fixed(self, req: Request) -> float:
+        """:meth:`cost` for work without per-byte or per-command parts (the sums those
+        parts need stay zero and are only ever multiplied by zero)."""
+        f = next(self.draw)
+        self.n += 1
+        self.s_fixed += f
+        return f
+
     def book(self, booked: list[float], visits: list[int], scale: float) -> None:
         """Add the time of each stage since the last clear (times ``scale``) to ``booked``."""
         for i, mean, share, k_req, k_rep, k_cmd in self._stages:
@@ -225,18 +233,22 @@ class CpuSegment:
         self.first = work.first
         self.inv_speed = 1.0 / context.speed
         acct.register(work, "cpu", self.inv_speed)
-        self._cost = work.cost
-        self._submit = context.domain.submit  # type: ignore[union-attr]  # saves a call per task
+        linear = work.k_request or work.k_reply or work.k_command
+        self._cost = work.cost if linear else work.cost_fixed
+        # hot path: bound methods and the environment looked up once, not per request
+        self._submit = context.domain.submit  # type: ignore[union-attr]
+        self._done_cb = self._done
+        self._env = kernel.env
 
     def enter(self, req: Request) -> None:
         w = self._cost(req)
         req.work = w
-        req.t_seg = self.kernel.env._now
-        self._submit(self.context, w, self._done, req)
+        req.t_seg = self._env._now
+        self._submit(self.context, w, self._done_cb, req)
 
     def _done(self, event: object) -> None:
         req: Request = event._value  # type: ignore[attr-defined]
-        self.acct.wait[self.first] += (self.kernel.env._now - req.t_seg) - req.work * self.inv_speed
+        self.acct.wait[self.first] += (self._env._now - req.t_seg) - req.work * self.inv_speed
         req.pos += 1  # advance(req), inlined on the hot path
         req.route[req.pos].enter(req)
 
