@@ -299,24 +299,29 @@ def probe_stations(extra: bool) -> tuple[list[float], list[float], list[float]]:
                           workload={"kind": "open", "rate": 0.5, "requests": 2000,
                                     "warmup": 0}), seed=3)
     route_segments = a.source.routes[0]
-    s1, s2 = route_segments[0], route_segments[-2]
+    after_s1, s2 = route_segments[1], route_segments[-2]
     departures, costs = [], []
-    s1_done, s2_enter = s1._done, s2.enter
 
-    def on_s1_done(event):
-        departures.append(a.kernel.now)
-        s1_done(event)
+    def leaving_s1(enter):  # station 1's departure is the entry into what follows it
+        def wrapped(req):
+            departures.append(a.kernel.now)
+            enter(req)
+        return wrapped
 
-    def on_s2_enter(req):
-        s2_enter(req)
-        costs.append(req.work)
+    def entering_s2(enter):
+        def wrapped(req):
+            enter(req)
+            costs.append(req.work)  # the work station 2 drew for this request
+        return wrapped
 
-    s1._done, s2.enter = on_s1_done, on_s2_enter
+    s2.enter = entering_s2(s2.enter)
+    after_s1.enter = leaving_s1(after_s1.enter)
     latencies = []
     sink = route_segments[-1]
     done = sink.on_done
     sink.on_done = lambda req: (latencies.append(a.kernel.now - req.t0), done(req))
     a.run()
+    assert min(len(departures), len(costs), len(latencies)) >= 1500
     return departures[:1500], costs[:1500], latencies[:1500]
 
 
