@@ -239,9 +239,22 @@ class CpuSegment:
         self._submit = context.domain.submit  # type: ignore[union-attr]
         self._done_cb = self._done
         self._env = kernel.env
+        self._draw = work.draw
+        if not linear:
+            self.enter = self._enter_fixed  # type: ignore[method-assign]
 
     def enter(self, req: Request) -> None:
         w = self._cost(req)
+        req.work = w
+        req.t_seg = self._env._now
+        self._submit(self.context, w, self._done_cb, req)
+
+    def _enter_fixed(self, req: Request) -> None:
+        """:meth:`enter` with :meth:`Work.cost_fixed` inlined (the common case)."""
+        w = next(self._draw)
+        work = self.work
+        work.n += 1
+        work.s_fixed += w
         req.work = w
         req.t_seg = self._env._now
         self._submit(self.context, w, self._done_cb, req)
