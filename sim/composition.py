@@ -164,7 +164,7 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
     contexts: dict[str, Any] = {}
     used = {s["context"] for s in stages.values() if "context" in s}
     for _src, data in pools:
-        for name, c in data.get("contexts", {}).items():
+        for name, c in data.get("contexts", {}).items():  # first definition wins
             if name in used and name not in contexts:
                 c = dict(c)
                 role = c.get("cores", name)
@@ -173,6 +173,9 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
                         raise ConfigError(h_src, f"placement.{role}", "missing: no core for "
                                           f"the {role} role")
                     c["cores"] = placement[role]
+                if "wake" in c:
+                    c["wake"] = evaluate(c["wake"], params, variables, _src,
+                                         f"contexts.{name}.wake")
                 contexts[name] = c
     for name in used - set(contexts):
         if name not in placement:

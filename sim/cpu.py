@@ -52,15 +52,19 @@ class Core:
 class Context:
     """An execution context: ``threads`` units of concurrency on a set of cores."""
 
-    def __init__(self, name: str, threads: int, cores: tuple[int, ...]) -> None:
+    def __init__(self, name: str, threads: int, cores: tuple[int, ...], wake_ns: float = 0.0
+                 ) -> None:
         self.name = name
         self.threads = threads
         self.cores = cores
+        # CPU time (ns of work) to wake a sleeping thread when work arrives for it: the
+        # scheduler's wake-up and context switch; for a halted vCPU, the IPI and VM entry
+        self.wake_ns = wake_ns
         self.domain: Domain | None = None
         self.busy_ns = 0.0  # CPU time consumed (all threads), since the last reset
         self.tasks = 0
-        # run-to-completion state: when each thread is next free
-        self._free: list[float] = [0.0] * threads
+        # run-to-completion state: when each thread is next free (before time 0: asleep)
+        self._free: list[float] = [-1.0] * threads
         # preemptive state
         self._queue: deque = deque()
         self._running = 0
@@ -111,8 +115,9 @@ class RunToCompletion(Domain):
             # The task is ready at max(now, its thread's free time). It takes the core that
             # fell free last but not after then (best fit), so that a core idle earlier stays
             # free for other contexts' tasks; if none is free by then, the first to fall free.
-            if now > start:
+            if now > start:  # the thread sleeps: waking it costs its wake-up first
                 start = now
+                t += ctx.wake_ns / self.speed
             cf = self.cores_free
             best = -1
             first = 0
@@ -125,8 +130,9 @@ class RunToCompletion(Domain):
                 best = first
                 start = cf[first]
             cf[best] = start + t
-        elif now > start:
+        elif now > start:  # the thread sleeps: waking it costs its wake-up first
             start = now
+            t += ctx.wake_ns / self.speed
         end = start + t
         if ctx.threads == 1:
             free[0] = end
@@ -187,6 +193,8 @@ class ProcessorSharing(Domain):
 
     def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
         self._advance()
+        if ctx._running < ctx.threads and ctx.wake_ns:  # a thread of it sleeps: wake it
+            work_ns += ctx.wake_ns
         ctx.busy_ns += work_ns / self.speed
         ctx.tasks += 1
         task = _Task(ctx, work_ns, callback, payload)

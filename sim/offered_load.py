@@ -37,7 +37,7 @@ def utilisation(model: Model) -> dict[str, float]:
                 dev_work[s.device] += rate * (d.service.mean + d.per_byte_ns * nbytes)  # type: ignore[index]
     out: dict[str, float] = {}
     for n, w in ctx_work.items():
-        threads, cores = model.contexts[n]
+        threads, cores, _wake = model.contexts[n]
         out[f"context.{n}"] = w / (model.speed * min(threads, len(cores)))
     for n, w in dev_work.items():
         out[f"device.{n}"] = w / model.devices[n].servers

@@ -60,7 +60,8 @@ class Assembly:
         self.kernel = k = Kernel()
         # build
         cores = [Core(i, model.speed, model.scheduling) for i in range(model.cores)]
-        self.contexts = {n: Context(n, th, cs) for n, (th, cs) in model.contexts.items()}
+        self.contexts = {n: Context(n, th, cs, wake) for n, (th, cs, wake)
+                         in model.contexts.items()}
         build_domains(k, cores, list(self.contexts.values()))
         self.devices = {n: Device(k, spec, self.draws(f"device.{n}", spec.service))
                         for n, spec in model.devices.items()}

@@ -59,6 +59,9 @@ HOST = Section("host", [
 CONTEXT = Section("contexts.NAME", [
     Param("threads", "int", 1, "threads", "work it can run at once", minimum=1),
     Param("cores", "list[int]", [0], "core index", "cores it may run on", minimum=0),
+    Param("wake", "float", 0.0, "time unit", "CPU time to wake a sleeping thread of it when "
+          "work arrives (scheduler wake-up, context switch; a halted vCPU's IPI and entry)",
+          minimum=0),
     Param("description", "str", "", description="what runs here"),
 ])
 DEVICE = Section("devices.NAME", [
@@ -131,7 +134,7 @@ class Model:
     cores: int
     speed: float
     scheduling: str
-    contexts: dict[str, tuple[int, tuple[int, ...]]]
+    contexts: dict[str, tuple[int, tuple[int, ...], float]]  # threads, cores, wake (ns)
     devices: dict[str, DeviceSpec]
     stages: dict[str, StageSpec]
     routes: dict[str, list[str]]
@@ -391,7 +394,8 @@ def to_model(r: dict[str, Any]) -> Model:
     return Model(
         name=r["scenario"]["name"], cores=r["host"]["cores"], speed=r["host"]["speed"],
         scheduling=r["host"]["scheduling"],
-        contexts={n: (c["threads"], tuple(c["cores"])) for n, c in r["contexts"].items()},
+        contexts={n: (c["threads"], tuple(c["cores"]), c["wake"] * u)
+                  for n, c in r["contexts"].items()},
         devices=devices, stages=stages, routes=routes, classes=classes, kind=w["kind"],
         interarrival=inter, clients=w.get("clients", 0), pipeline=w["pipeline"],
         think=dist(w["think"], "workload.think"), requests=w["requests"],

@@ -423,3 +423,21 @@ def test_a_stage_crossed_twice_draws_fresh_numbers_each_time():
     lat = np.asarray(t.run()) - np.arange(4000) * 1e6
     assert lat.mean() == pytest.approx(200.0, rel=0.05)
     assert lat.var() / lat.mean() ** 2 == pytest.approx(0.5, abs=0.1)
+
+
+# ------------------------------------------------------------------------- waking up
+
+
+@pytest.mark.parametrize("scheduling", ["cooperative", "preemptive"])
+def test_a_sleeping_thread_pays_its_wake_up_and_a_busy_one_does_not(scheduling):
+    # context wake = 2: a task arriving while its thread sleeps costs 2 more; one that
+    # queues behind a running task finds the thread awake
+    a = assemble(scenario({"s": {"kind": "cpu", "context": "ctx", "cost": 5}}, ["s"],
+                          host={"cores": 1, "scheduling": scheduling},
+                          contexts={"ctx": {"cores": [0], "wake": 2}}))
+    t = Trace(a)
+    t.send(0)    # asleep: 0 + 2 + 5 = 7
+    t.send(1)    # arrives while the first runs: no wake-up, starts at 7, ends 12
+    t.send(100)  # asleep again: 100 + 2 + 5
+    assert t.run() == [7, 12, 107]
+    assert a.contexts["ctx"].busy_ns == 5 + 5 + 5 + 2 * 2
