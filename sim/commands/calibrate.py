@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-from sim.calibration import calibrate, write_calibration
 from sim.errors import UksimError
 from sim.experiment import experiment_path, load_experiment
 from sim.measured import load_measured
@@ -41,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.calibration import calibrate, write_calibration  # scipy.optimize: slow to import
+
     if args.measured is not None:
         exp = load_measured(args.measured, host=args.host)
         name = args.measured.resolve().name

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
-from scipy import stats as sst
 
 MAX_BATCHES = 64
 
@@ -45,13 +45,21 @@ class Estimate:
         return {"value": r(self.value), "ci95": [r(self.low), r(self.high)]}
 
 
+@lru_cache(maxsize=256)
+def _t975(dof: int) -> float:
+    """Student's t 97.5% quantile (scipy imported on first use: it is slow to import)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, dof))
+
+
 def t_interval(samples: Sequence[float], center: float | None = None) -> Estimate:
     """Mean (or ``center``) of ``samples`` with the 95% Student-t half-width."""
     x = np.asarray(samples, dtype=float)
     value = float(x.mean()) if center is None else center
     if x.size < 2:
         return Estimate(value, -math.inf, math.inf)
-    hw = float(sst.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    hw = float(_t975(x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return Estimate(value, value - hw, value + hw)
 
 
