@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := redis-server redis-tools nginx apache2-utils wrk iproute2 iptables
 
-.PHONY: install system-deps run test bench lint clean
+.PHONY: install system-deps run theory test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,7 +36,14 @@ system-deps:
 	    { echo "Debian package $$p did not install"; exit 1; }; done; \
 	else echo "not root: Debian packages$$missing not installed; harness tests will be skipped"; fi
 
+# The main job: Table 1 of the reference study, every cell measured beside predicted,
+# in and out of sample, and the study's Fig. 1 redrawn (out/table1.png).
 run: install
+	mkdir -p out
+	$(BIN)/uksim validate jaworski2019 --table 1 --json out/table1.json --plot out/table1.png
+
+# The engine against queueing theory (M/M/1, M/D/1, M/M/4, a tandem, a closed network).
+theory: install
 	$(BIN)/uksim run scenarios/theory/mm1.toml scenarios/theory/md1.toml \
 	  scenarios/theory/mmc.toml scenarios/theory/tandem5.toml scenarios/theory/closed.toml
 

@@ -170,12 +170,12 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
                 say(f"leave out platform {p}")
                 train = [c for c in cells if c[1] != p]
                 cal.leave_one_platform_out[p] = fit(exp, base, train, measured, deps, pool,
-                                                    start=full.values, max_iterations=8)
+                                                    start=full.values, max_iterations=6)
             for t in exp.tests:
                 say(f"leave out test {t}")
                 train = [c for c in cells if c[0] != t]
                 cal.leave_one_test_out[t] = fit(exp, base, train, measured, deps, pool,
-                                                start=full.values, max_iterations=8)
+                                                start=full.values, max_iterations=6)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

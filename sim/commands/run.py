@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sim.resources import scenarios_dir
 from sim.runner import RunOptions, document, run_points
 from sim.scenario import load_scenario
 from sim.textable import fmt_estimate, render
@@ -94,10 +95,23 @@ def _command(args: argparse.Namespace) -> list[str]:
     return cmd
 
 
+def find_scenario(name: str) -> Path:
+    """A scenario file by path, or by its name under the scenarios shipped with uksim
+    (``theory/mm1`` for ``scenarios/theory/mm1.toml``)."""
+    path = Path(name)
+    if path.exists():
+        return path
+    for candidate in (scenarios_dir() / name, scenarios_dir() / f"{name}.toml"):
+        if candidate.is_file():
+            return candidate
+    return path  # the loader reports it as missing, naming what was asked for
+
+
 def main(args: argparse.Namespace) -> int:
     points = []
     for path in args.scenarios:
-        points.extend(load_scenario(path, args.overrides))  # all checked before any runs
+        # every point is checked before any runs
+        points.extend(load_scenario(find_scenario(path), args.overrides))
     opts = RunOptions(seed=args.seed, reps=args.reps, workers=args.workers)
     rows: list[dict[str, Any]] = []
     command = _command(args)
