@@ -22,8 +22,10 @@ import ipaddress
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -328,8 +330,21 @@ def orphaned_load_tools() -> list[int]:
     return pids
 
 
+def stale_server_dirs(base: str | None = None) -> list[Path]:
+    """Servers' private ``uksim-*`` temp dirs whose measuring process has ended."""
+    out = []
+    for d in Path(base or tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        owner = d / "owner.pid"
+        try:
+            if d.is_dir() and owner.is_file() and not owner_alive(owner.read_text()):
+                out.append(d)
+        except OSError:
+            continue
+    return out
+
+
 def remove_leftovers() -> dict[str, list[str]]:
-    """Stop the servers and delete the ``uksim-`` namespaces, links and nat rules that a
+    """Stop the servers and delete the ``uksim-`` namespaces, links, nat rules and temp dirs a
     measurement which no longer runs left behind (killed with SIGKILL, or a crash).
 
     Objects of a measurement still running are left alone (see :data:`OWNER_DIR`).
@@ -358,6 +373,9 @@ def remove_leftovers() -> dict[str, list[str]]:
         _ip("link", "delete", name, check=False)
     for name in found["netns"]:
         (OWNER_DIR / _id_of(name)).unlink(missing_ok=True)
+    found["directories"] = [str(d) for d in stale_server_dirs()]
+    for d in found["directories"]:
+        shutil.rmtree(d, ignore_errors=True)
     after = leftovers(stale_only=True)
     if any(after.values()):
         raise ToolError(f"could not remove every harness object: {after}")

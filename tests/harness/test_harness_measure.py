@@ -223,6 +223,7 @@ def test_cleanup_command_after_sigkill(tmp_path: Path) -> None:
     finally:
         netpaths.remove_leftovers()
     assert_no_leftovers()
+    assert not netpaths.stale_server_dirs()  # the killed server's private dir too
     deadline = time.monotonic() + 10
     while server_pids() - before and time.monotonic() < deadline:
         time.sleep(0.1)  # a killed load tool may take a moment to be reaped
