@@ -17,6 +17,6 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     found = config.stash.get(RESULTS, {})
     if not found:
         return
-    terminalreporter.section("uksim vs simpy")
+    terminalreporter.section("uksim speed")
     for line in found.get("lines", []):
         terminalreporter.write_line(line)
