@@ -39,8 +39,8 @@ FILES = sorted(THEORY.glob("*.toml"))
 VALID = {p.name: tomllib.loads(p.read_text()) for p in FILES}
 UKSIM = ROOT / ".venv" / "bin" / "uksim"
 
-# derandomize: the same examples on every run, so CI is reproducible (a wider search, 1,500
-# examples per kind of mutation, was run once by hand: HYPOTHESIS_PROFILE is not needed)
+# derandomize: the same examples on every run, so CI is reproducible (a wider search of
+# 1,500 examples per kind of mutation was run once by hand and found nothing more)
 FUZZ = settings(max_examples=100, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
