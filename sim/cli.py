@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return dispatch(build_parser().parse_args(argv))
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run a parsed command: a user's mistake is one line and exit 2; Ctrl-C exits 130."""
     try:
         code = args.handler(args)
     except UksimError as exc:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sim import __version__
-from sim.errors import UksimError
+from sim.cli import dispatch  # sim.cli imports the engine only when it registers commands
 from sim.harness import cli
 
 
@@ -24,15 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     cli.register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except UksimError as exc:
-        print(f"uksim: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("uksim: interrupted; finished work was kept", file=sys.stderr)
-        return 130
+    return dispatch(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
