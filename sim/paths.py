@@ -53,10 +53,6 @@ def route_of(path: nx.MultiDiGraph, cls: str) -> list[str]:
     return [v for _, _, v in steps[:-1]]
 
 
-def classes_of(path: nx.MultiDiGraph) -> list[str]:
-    return sorted({d["cls"] for _, _, d in path.edges(data=True)})
-
-
 class Segmenter:
     """Builds segments for routes, sharing what must be shared (batching stages)."""
 
