@@ -7,6 +7,8 @@ predicted again by the parameters fitted without its platform (leave one platfor
 and without its test (leave one test out), as ``uksim calibrate`` stored them. The mean
 absolute percentage errors of the three are the headline numbers.
 
+The out-of-sample predictions are point predictions from one replication of the length
+the calibration fits on (with its random numbers), the runs each refit was optimised on.
 A fold in which a free parameter was used by no training cell left it at its prior (e.g.
 OSv's stack when OSv is left out): those cells are predicted from priors for that layer,
 and the report lists them as such.
@@ -100,8 +102,9 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
                     # the fold's own fit; what it could not fit stays at the prior, never at
                     # the in-sample value (which saw the left-out cells)
                     per_cell[c] = base.with_values(fold)
-                target.update({c: r["throughput_rps"]["value"] for c, r in
-                               predict(exp, per_cell, cells, "predict", pool).items()})
+                # one replication of the fit's length with the fit's random numbers: the
+                # runs each refit was optimised on, now for the cells it did not see
+                target.update(predict(exp, per_cell, cells, "fit", pool))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -168,6 +171,10 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
         if out_of_sample else None,
         "per_platform": per_platform,
         "free_parameters": int(folds.meta.get("free_parameters", len(params.free_names))),
+        "out_of_sample_runs": ("one replication of the calibration's fit length "
+                               f"({exp.fit.get('requests', 3000)} requests or 20 rounds of "
+                               "every client, common random numbers), as each refit was "
+                               "optimised on" if out_of_sample else None),
         "data_points": len(cells),
         "parameters": {n: {"value": params[n], "stderr": params.params[n].uncertainty,
                            "unit": params.params[n].unit} for n in params.free_names},

@@ -56,6 +56,9 @@ def _nonneg_int(text: str) -> int:
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # as an ordinary file would be, not mkstemp's 0600
     with os.fdopen(fd, "w") as f:
         json.dump(doc, f, indent=1, allow_nan=False, default=_jsonable)
         f.write("\n")
