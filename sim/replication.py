@@ -47,8 +47,9 @@ class RepResult:
     wall_seconds: float
     stage_ns: dict[str, np.ndarray] = field(default_factory=dict)
     utilisation: dict[str, float] = field(default_factory=dict)
-    batch_throughput: Any = None
-    batch_mean: Any = None
+    # the run's batch means (count, latency sum and time span per batch); intervals from
+    # them are computed by whoever needs them (the runner uses replications)
+    batches: Any = None
 
 
 class Assembly:
@@ -127,6 +128,5 @@ def run_replication(model: Model, seed: int, rep: int) -> RepResult:
         mean_in_system=rec.area / window if window > 0 else math.nan,
         saturated=rec.saturated, events=a.kernel.scheduled, wall_seconds=wall,
         stage_ns=stage_ns, utilisation=util,
-        batch_throughput=rec.batches.throughput(thr) if not rec.saturated else None,
-        batch_mean=rec.batches.mean_latency(h.mean) if not rec.saturated else None,
+        batches=rec.batches,
     )
