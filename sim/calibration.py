@@ -194,7 +194,8 @@ def _toml_value(v: Any) -> str:
     return str(v)
 
 
-def write_calibration(cal: Calibration, base: ParameterSet, path: Path, data_points: int) -> None:
+def write_calibration(cal: Calibration, base: ParameterSet, path: Path, data_points: int,
+                      builds_on: str | None = None) -> None:
     """Write the fit, its uncertainty and every fold's values as TOML."""
     f = cal.in_sample
     lines = [
@@ -211,6 +212,7 @@ def write_calibration(cal: Calibration, base: ParameterSet, path: Path, data_poi
         f"rms_log_residual = {f.rms_log_residual!r}",
         f"evaluations = {f.evaluations}",
         f"seconds = {round(f.seconds, 1)!r}",
+        *([f"builds_on = {_toml_value(builds_on)}"] if builds_on else []),
         "",
     ]
     for name in f.free:

@@ -156,9 +156,22 @@ def calibration_path(name: str = CALIBRATION) -> Path:
     return models_dir() / "calibration" / f"{name}.toml"
 
 
-def load_calibration(base: ParameterSet, path: Path) -> ParameterSet:
-    """``base`` with the fitted values (and standard errors) of a calibration file."""
+def load_calibration(base: ParameterSet, path: Path, depth: int = 0) -> ParameterSet:
+    """``base`` with the fitted values (and standard errors) of a calibration file.
+
+    A calibration may build on another (``[meta] builds_on = "NAME"``, e.g. a host's
+    speed fitted on top of the reference host's layer costs): that one is applied first.
+    """
     raw = read_toml(path)
+    parent = raw.get("meta", {}).get("builds_on")
+    if parent:
+        if depth > 3:
+            raise ConfigError(str(path), "meta.builds_on", "calibrations build on each other "
+                              "in a loop")
+        parent_path = calibration_path(parent)
+        if not parent_path.is_file():
+            raise ConfigError(str(path), "meta.builds_on", f"no calibration {parent_path}")
+        base = load_calibration(base, parent_path, depth + 1)
     fitted = raw.get("fitted", {})
     values: dict[str, float] = {}
     errors: dict[str, float] = {}

@@ -108,3 +108,25 @@ def test_validation_report_has_every_cell_and_the_headline_errors(synthetic, tmp
     # the data were made by the model: in sample it fits them closely
     assert rep["mape_in_sample"] < 5.0
     assert rep["free_parameters"] == len(FREE)
+
+
+def test_one_speed_factor_carries_costs_to_another_host(tmp_path: Path):
+    # data made on a host 0.6x as fast as the reference, with the reference's layer
+    # costs: fitting only host.speed on top of the reference calibration finds 0.6, and
+    # the written calibration builds on the reference one when loaded
+    from sim.parameters import current_parameters
+
+    ref = current_parameters("jaworski2019")
+    exp = dataclasses.replace(_small_experiment(), platforms=("ubuntu_bare",))
+    truth = predict(exp, ref.with_values({"host.speed": 0.6}), exp.cells, "fit")
+    exp = dataclasses.replace(exp, values=truth)
+    only_speed = type(ref)({n: dataclasses.replace(p, free=(n == "host.speed"))
+                            for n, p in ref.params.items()}, ref.origin)
+    cal = calibrate(exp, only_speed, workers=1, folds=False)
+    assert cal.in_sample.free == ["host.speed"]
+    assert cal.in_sample.values["host.speed"] == pytest.approx(0.6, rel=0.02)
+    path = tmp_path / "speed.toml"
+    write_calibration(cal, only_speed, path, len(exp.cells), builds_on="jaworski2019")
+    loaded = load_calibration(load_parameters(), path)
+    assert loaded["host.speed"] == pytest.approx(cal.in_sample.values["host.speed"])
+    assert loaded["linux.tcp"] == ref["linux.tcp"] != load_parameters()["linux.tcp"]

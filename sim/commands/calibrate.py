@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from sim.errors import UksimError
 from sim.experiment import experiment_path, load_experiment
 from sim.measured import load_measured
-from sim.parameters import calibration_path, load_parameters
+from sim.parameters import ParameterSet, calibration_path, current_parameters, load_parameters
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, help="processes (0: one per core)")
     p.add_argument("--measured", type=Path, default=None, metavar="DIR",
                    help="fit this host from the loopback runs of a measured data set")
+    p.add_argument("--speed-only", action="store_true",
+                   help="with --measured: keep the reference study's calibrated layer costs "
+                   "and fit one speed factor for this host (writes NAME-speed.toml)")
     p.add_argument("--host", default="python-kind-2core",
                    help="host model of the measured machine (default python-kind-2core)")
     p.add_argument("--out", type=Path, default=None,
@@ -42,10 +46,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from sim.calibration import calibrate, write_calibration  # scipy.optimize: slow to import
 
+    builds_on = None
+    base = load_parameters()
+    if args.speed_only and args.measured is None:
+        raise UksimError("--speed-only goes with --measured DIR")
     if args.measured is not None:
         exp = load_measured(args.measured, host=args.host)
         name = args.measured.resolve().name
         folds = False  # the container paths are the out-of-sample check
+        if args.speed_only:
+            # the reference host's fitted costs, and one free parameter: this host's speed
+            builds_on = args.study
+            ref = current_parameters(args.study)
+            base = ParameterSet({n: replace(p, free=(n == "host.speed"))
+                                 for n, p in ref.params.items()}, ref.origin)
+            name = f"{name}-speed"
     else:
         path = experiment_path(args.study, args.table)
         if not path.is_file():
@@ -53,7 +68,6 @@ def main(args: argparse.Namespace) -> int:
         exp = load_experiment(path)
         name = args.study
         folds = not args.no_folds
-    base = load_parameters()
     t0 = time.perf_counter()
 
     def progress(msg: str) -> None:
@@ -61,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
 
     cal = calibrate(exp, base, workers=args.workers, folds=folds, progress=progress)
     out = args.out or calibration_path(name)
-    write_calibration(cal, base, out, len(exp.train_cells))
+    write_calibration(cal, base, out, len(exp.train_cells), builds_on=builds_on)
     f = cal.in_sample
     print(f"fitted {len(f.free)} free parameters to {len(exp.train_cells)} cells of {exp.name}: "
           f"rms log error {f.rms_log_residual:.3f}")
