@@ -34,6 +34,7 @@ from sim.errors import ConfigError
 from sim.parameters import ParameterSet, evaluate
 from sim.resources import models_dir
 from sim.scenario import read_toml
+from sim.stages import STAGE_KINDS
 
 COST_KEYS = ("cost", "per_byte", "per_command", "per_batch")
 PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")
@@ -141,6 +142,10 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         for src, data in pools:
             if name in data.get("stages", {}):
                 spec = copy.deepcopy(data["stages"][name])
+                if not isinstance(spec, dict) or spec.get("kind") not in STAGE_KINDS:
+                    kind = spec.get("kind") if isinstance(spec, dict) else spec
+                    raise ConfigError(src, f"stages.{name}.kind", f"unknown stage kind {kind!r}; "
+                                      f"allowed: {', '.join(STAGE_KINDS)}")
                 for k in COST_KEYS:
                     if k in spec:
                         spec[k] = evaluate(spec[k], params, variables, src,

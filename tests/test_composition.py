@@ -1,0 +1,71 @@
+"""Composition of model files: mistakes in them are one line naming the model file and key.
+
+The model files are copied to a temporary folder, broken one way each, and composed
+through the real CLI (`uksim explain`), which must exit 2 with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import sim.composition as composition
+from sim.cli import main
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch) -> Path:
+    root = tmp_path / "models"
+    shutil.copytree(MODELS, root)
+    monkeypatch.setattr(composition, "models_dir", lambda: root)
+    composition._load.cache_clear()
+    yield root
+    composition._load.cache_clear()
+
+
+def _explain(capsys, *args: str) -> str:
+    code = main(["explain", "-n", "2000", "--reps", "2", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    return err[0]
+
+
+def test_unknown_platform_lists_the_known_ones(models, capsys):
+    line = _explain(capsys, "--platform", "firecracker")
+    assert "firecracker" in line and "osv_kvm" in line
+
+
+def test_unknown_stage_kind_names_the_platform_file_and_key(models, capsys):
+    f = models / "platforms" / "osv_kvm.toml"
+    f.write_text(f.read_text().replace('[stages."osv.irq"]\nkind = "batch"',
+                                       '[stages."osv.irq"]\nkind = "teleport"'))
+    line = _explain(capsys, "--platform", "osv_kvm")
+    assert "osv_kvm.toml" in line and "stages.osv.irq.kind" in line and "teleport" in line
+
+
+def test_a_test_running_an_unknown_command_names_the_app_file(models, capsys):
+    f = models / "workloads" / "redis-benchmark.toml"
+    f.write_text(f.read_text().replace('[tests.GET]\ncommand = "GET"',
+                                       '[tests.GET]\ncommand = "GETX"'))
+    line = _explain(capsys, "--platform", "ubuntu_bare", "--test", "GET")
+    assert "redis.toml" in line and "GETX" in line
+
+
+def test_a_negative_layer_cost_names_parameters_toml(models, capsys, monkeypatch):
+    import sim.parameters as parameters
+
+    monkeypatch.setattr(parameters, "models_dir", lambda: models)
+    f = models / "parameters.toml"
+    f.write_text(f.read_text().replace("[linux.tcp]\nvalue = 3000.0", "[linux.tcp]\nvalue = -3.0"))
+    line = _explain(capsys, "--platform", "ubuntu_bare")
+    assert "parameters.toml" in line and "linux.tcp.value" in line
+
+
+def test_a_pipeline_of_zero_is_refused(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", "--platform", "ubuntu_bare", "-P", "0"])
+    assert exc.value.code == 2
