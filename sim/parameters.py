@@ -5,6 +5,7 @@ description, source). Model files refer to them in cost expressions::
 
     "@linux.syscall"                       a parameter
     "2 * @storage.device_flush"            a multiple
+    "0.5 * @tcp.connection * @linux.tcp"   a product of numbers, parameters and variables
     "@linux.syscall + @linux.tcp_tx"       a sum of terms
     "$poll"                                a platform's variable (itself an expression)
     "0", "150.5"                           a number
@@ -26,8 +27,7 @@ from sim.errors import ConfigError
 from sim.resources import models_dir
 from sim.scenario import read_toml
 
-_TERM = re.compile(r"^\s*(?:(?P<k>[0-9.eE+-]+)\s*\*\s*)?(?P<ref>[@$][A-Za-z0-9_.\-]+|[0-9.eE+-]+)"
-                   r"(?:\s*\*\s*(?P<k2>[0-9.eE+-]+))?\s*$")
+_FACTOR = re.compile(r"^\s*(?P<ref>[@$][A-Za-z0-9_.\-]+|[0-9.eE+-]+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -123,30 +123,35 @@ def evaluate(expr: Any, params: ParameterSet, variables: Mapping[str, Any], src:
     if depth > 5:
         raise ConfigError(src, key, "variables refer to each other in a loop")
     total = 0.0
-    for term in expr.split("+"):
-        m = _TERM.match(term)
-        if not m:
-            raise ConfigError(src, key, f"cannot read {term.strip()!r} in {expr!r}; expected "
-                              "NUMBER, @parameter, $variable or k * @parameter")
-        k = float(m.group("k") or 1.0) * float(m.group("k2") or 1.0)
-        ref = m.group("ref")
-        if ref.startswith("@"):
-            name = ref[1:]
-            if name not in params:
-                raise ConfigError(src, key, f"unknown parameter {ref}; see models/parameters.toml")
-            total += k * params[name]
-        elif ref.startswith("$"):
-            name = ref[1:]
-            if name not in variables:
-                raise ConfigError(src, key, f"unknown platform variable {ref}; the platform "
-                                  f"defines: {', '.join(sorted(variables)) or 'none'}")
-            total += k * evaluate(variables[name], params, variables, src, key, depth + 1)
-        else:
-            try:
-                total += k * float(ref)
-            except ValueError:
-                raise ConfigError(src, key, f"cannot read number {ref!r}") from None
+    for term in re.split(r"(?<![eE])\+", expr):  # "1e+3" is a number, not a sum
+        product = 1.0
+        for factor in term.split("*"):
+            m = _FACTOR.match(factor)
+            if not m:
+                raise ConfigError(src, key, f"cannot read {term.strip()!r} in {expr!r}; "
+                                  "expected a product of NUMBERs, @parameters and $variables")
+            product *= _factor(m.group("ref"), expr, params, variables, src, key, depth)
+        total += product
     return total
+
+
+def _factor(ref: str, expr: str, params: ParameterSet, variables: Mapping[str, Any], src: str,
+            key: str, depth: int) -> float:
+    if ref.startswith("@"):
+        name = ref[1:]
+        if name not in params:
+            raise ConfigError(src, key, f"unknown parameter {ref}; see models/parameters.toml")
+        return params[name]
+    if ref.startswith("$"):
+        name = ref[1:]
+        if name not in variables:
+            raise ConfigError(src, key, f"unknown platform variable {ref}; the platform "
+                              f"defines: {', '.join(sorted(variables)) or 'none'}")
+        return evaluate(variables[name], params, variables, src, key, depth + 1)
+    try:
+        return float(ref)
+    except ValueError:
+        raise ConfigError(src, key, f"cannot read number {ref!r} in {expr!r}") from None
 
 
 CALIBRATION = "jaworski2019"
