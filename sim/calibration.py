@@ -1,17 +1,20 @@
 """Calibration: fit the free layer parameters to a measured table, in and out of sample.
 
-The fit minimises the squared log ratio of predicted to measured throughput over the
-training cells (scipy's trust-region least squares, in log-parameter space within each
-parameter's bounds). Predictions come from the simulator itself, one short replication
-per cell with common random numbers. The Jacobian is taken by finite differences, and a
-parameter's column re-simulates only the cells whose model uses that parameter (known from
-composing them), which is what makes a fit of ~20 parameters over 70 cells affordable.
+The fit minimises the squared log ratio of predicted to measured values over the
+training points (a cell's throughput, or for a table of metrics, e.g. HTTP's, its
+requests per second and median latency), by scipy's trust-region least squares in log-
+parameter space within each parameter's bounds. Predictions come from the simulator
+itself, one short replication per cell with common random numbers. The Jacobian is taken
+by finite differences, and a parameter's column re-simulates only the cells whose model
+uses that parameter (known from composing them), which is what makes a fit of ~20
+parameters over 70 cells affordable.
 
-Besides the in-sample fit, :func:`calibrate` refits with each platform left out
-(its column is then predicted by parameters fitted without it) and with each test left
-out. A parameter that no training cell uses (e.g. OSv's stack when OSv is left out)
-stays at its prior: such a prediction is a prior, not a fit, and the report says so.
-Standard errors come from the Jacobian at the solution (s^2 (J'J)^-1, delta method).
+Besides the in-sample fit, :func:`calibrate` refits with each platform left out (its
+column is then predicted by parameters fitted without it) and with each test left out
+(for a table of metrics: each fitted metric). A parameter that no training cell uses
+(e.g. OSv's stack when OSv is left out) stays at its prior: such a prediction is a
+prior, not a fit, and the report says so. Standard errors come from the Jacobian at the
+solution (s^2 (J'J)^-1, delta method).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from scipy.optimize import least_squares
 
 from sim import __version__
 from sim.composition import Settings, compose
-from sim.experiment import Cell, Experiment
+from sim.experiment import Cell, Experiment, Point
 from sim.parameters import Parameter, ParameterSet
 from sim.predict import predict, run_jobs
 
@@ -60,7 +63,8 @@ def dependencies(exp: Experiment, params: ParameterSet,
         test, platform, clients = cell
         tracking = _Tracking(params)
         compose(exp.host, platform, exp.app, exp.workload, test, tracking,
-                Settings(clients=clients, pipeline=exp.pipeline, aof=exp.aof))
+                Settings(clients=clients, pipeline=exp.pipeline, aof=exp.aof,
+                         keepalive=exp.keepalive))
         out[cell] = tracking.read
     return out
 
@@ -71,7 +75,7 @@ class Fit:
     stderr: dict[str, float]
     free: list[str]  # parameters that were fitted
     frozen: list[str]  # free in the file, but no training cell uses them: left at prior
-    train: list[Cell]
+    train: list[Point]
     rms_log_residual: float
     evaluations: int
     seconds: float
@@ -85,12 +89,13 @@ class Calibration:
     leave_one_test_out: dict[str, Fit] = field(default_factory=dict)
 
 
-def fit(exp: Experiment, base: ParameterSet, train: list[Cell], measured: dict[Cell, float],
+def fit(exp: Experiment, base: ParameterSet, train: list[Point], measured: dict[Point, float],
         deps: dict[Cell, set[str]], pool: ProcessPoolExecutor | None,
         start: dict[str, float] | None = None, max_iterations: int = 30,
         progress: Callable[[str], None] | None = None) -> Fit:
     t0 = time.perf_counter()
-    used = set().union(*(deps[c] for c in train))
+    cells = list(dict.fromkeys(c for c, _ in train))  # each run once, whatever it gives
+    used = set().union(*(deps[c] for c in cells))
     free = [n for n in base.free_names if n in used]
     frozen = [n for n in base.free_names if n not in used]
     specs: list[Parameter] = [base.params[n] for n in free]
@@ -98,19 +103,22 @@ def fit(exp: Experiment, base: ParameterSet, train: list[Cell], measured: dict[C
     hi = np.log([p.bounds[1] for p in specs])
     x0 = np.log([max((start or {}).get(p.name, p.value), 1e-9) for p in specs])
     x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
-    y = np.log([measured[c] for c in train])
+    y = np.log([measured[pt] for pt in train])
     counter = {"evals": 0}
     cache: dict[bytes, np.ndarray] = {}
 
     def params_at(x: np.ndarray) -> ParameterSet:
         return base.with_values({n: float(math.exp(v)) for n, v in zip(free, x, strict=True)})
 
+    def logs(pred: dict[Cell, dict[str, float]], points: list[Point]) -> np.ndarray:
+        return np.log([max(pred[c][m], 1e-9) for c, m in points])
+
     def residuals(x: np.ndarray) -> np.ndarray:
         key = x.tobytes()
         if key not in cache:
-            pred = predict(exp, params_at(x), train, "fit", pool)
+            pred = predict(exp, params_at(x), cells, "fit", pool)
             counter["evals"] += 1
-            cache[key] = np.log([max(pred[c], 1e-9) for c in train]) - y
+            cache[key] = logs(pred, train) - y
             if progress:
                 rms = float(np.sqrt(np.mean(cache[key] ** 2)))
                 progress(f"evaluation {counter['evals']}: rms log error {rms:.4f}")
@@ -120,21 +128,25 @@ def fit(exp: Experiment, base: ParameterSet, train: list[Cell], measured: dict[C
         """Forward differences; column j re-simulates only the cells that use parameter j."""
         r0 = residuals(x)
         steps = np.where(x + LOG_STEP <= hi, LOG_STEP, -LOG_STEP)
-        where: list[tuple[int, int]] = []  # (row, column) of each job
+        where: list[tuple[int, Cell]] = []  # (column, cell) of each job
         jobs: list[tuple[Cell, ParameterSet]] = []
         for j, name in enumerate(free):
             xs = x.copy()
             xs[j] += steps[j]
             ps = params_at(xs)
-            for i, c in enumerate(train):
+            for c in cells:
                 if name in deps[c]:
-                    where.append((i, j))
+                    where.append((j, c))
                     jobs.append((c, ps))
         results = run_jobs(exp, jobs, "fit", pool)  # one batch: all columns in parallel
         counter["evals"] += 1
+        by_job = dict(zip(where, results, strict=True))
         jac = np.zeros((len(train), len(free)))
-        for (i, j), v in zip(where, results, strict=True):
-            jac[i, j] = (math.log(max(v, 1e-9)) - y[i] - r0[i]) / steps[j]
+        for i, (c, m) in enumerate(train):
+            for j in range(len(free)):
+                got = by_job.get((j, c))
+                if got is not None:
+                    jac[i, j] = (math.log(max(got[m], 1e-9)) - y[i] - r0[i]) / steps[j]
         return jac
 
     sol = least_squares(residuals, x0, jac=jacobian, bounds=(lo, hi), method="trf",
@@ -155,25 +167,29 @@ def fit(exp: Experiment, base: ParameterSet, train: list[Cell], measured: dict[C
 
 def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool = True,
               progress: Callable[[str], None] | None = None) -> Calibration:
-    measured = exp.measured()
-    cells = exp.train_cells
-    deps = dependencies(exp, base, cells)
+    measured = exp.measured_points()
+    points = exp.fit_points()
+    deps = dependencies(exp, base, dict.fromkeys(c for c, _ in points))
     n = workers or (mp.cpu_count() or 1)
     pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) if n > 1 else None
     say = progress or (lambda _m: None)
     try:
-        say(f"in-sample fit: at most {len(base.free_names)} free parameters, {len(cells)} cells")
-        full = fit(exp, base, cells, measured, deps, pool, progress=say)
+        say(f"in-sample fit: at most {len(base.free_names)} free parameters, "
+            f"{len(points)} data points")
+        full = fit(exp, base, points, measured, deps, pool, progress=say)
         cal = Calibration(exp.name, full)
         if folds:
             for p in exp.platforms:
+                if p in exp.unreliable:
+                    continue
                 say(f"leave out platform {p}")
-                train = [c for c in cells if c[1] != p]
+                train = [pt for pt in points if pt[0][1] != p]
                 cal.leave_one_platform_out[p] = fit(exp, base, train, measured, deps, pool,
                                                     start=full.values, max_iterations=6)
-            for t in exp.tests:
-                say(f"leave out test {t}")
-                train = [c for c in cells if c[0] != t]
+            for t in sorted({exp.label(pt) for pt in points}, key=[exp.label(q) for q in
+                                                                     points].index):
+                say(f"leave out {'metric' if exp.by_metric else 'test'} {t}")
+                train = [pt for pt in points if exp.label(pt) != t]
                 cal.leave_one_test_out[t] = fit(exp, base, train, measured, deps, pool,
                                                 start=full.values, max_iterations=6)
     finally:

@@ -37,6 +37,7 @@ from sim.scenario import read_toml
 from sim.stages import STAGE_KINDS
 
 COST_KEYS = ("cost", "per_byte", "per_command", "per_batch")
+TIMERS_SUPPORTED = False  # the engine's [timers] section is being added
 PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")
 
 
@@ -46,6 +47,7 @@ class Settings:
 
     clients: int | None = None  # None: the workload's default
     pipeline: int | None = None
+    keepalive: bool | None = None  # None: the workload's default (ab: off, wrk: on)
     requests: int | None = None
     warmup: float = 0.1
     aof: bool = True
@@ -104,7 +106,12 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
     if cmd not in commands:
         raise ConfigError(a_src, f"commands.{cmd}", f"test {test} runs {cmd!r}, which the app "
                           f"does not define; defined: {', '.join(commands)}")
-    flags = {k for k, v in {**commands[cmd], **t}.items() if v is True}
+    cmd_spec = {**commands[cmd], **t}  # the test's own sizes override the app's
+    flags = {k for k, v in cmd_spec.items() if v is True}
+    wl = w.get("workload", {})
+    keepalive = settings.keepalive if settings.keepalive is not None else wl.get("keepalive", True)
+    if not keepalive:
+        flags.add("connect")  # a connection per request: set-up and tear-down on its route
     variables = p.get("vars", {})
     for v in PLATFORM_VARS:
         if v not in variables:
@@ -132,6 +139,18 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
              + stage_list(variables["to_server"], p_src, "vars.to_server") + app_route
              + stage_list(variables["to_client"], p_src, "vars.to_client")
              + stage_list(wpath.get("receive"), w_src, "path.receive"))
+    if "connect" in flags:
+        # connect: the client's SYN crosses the path to the server's stack and its SYN-ACK
+        # comes back before the request is written; the client closes after the response
+        for key in ("connect", "close"):
+            if key not in wpath:
+                raise ConfigError(w_src, f"path.{key}", "missing: needed without keep-alive")
+        if "handshake" not in variables:
+            raise ConfigError(p_src, "vars.handshake", "missing: the platform has no "
+                              "connection set-up path (needed without keep-alive)")
+        route = (stage_list(wpath["connect"], w_src, "path.connect")
+                 + stage_list(variables["handshake"], p_src, "vars.handshake") + route
+                 + stage_list(wpath["close"], w_src, "path.close"))
 
     # the stages it crosses, with costs evaluated
     pools = [(h_src, h), (p_src, p), (a_src, a), (w_src, w)]
@@ -166,6 +185,15 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
 
     # contexts: roles placed on the host's cores
     placement = {**h.get("placement", {}), **settings.placement}
+    # a server of several processes (gunicorn's workers) on a platform that cannot fork
+    # (a unikernel) runs them as one: the mechanism, not a fitted factor
+    app_info = a.get("app", {})
+    processes = app_info.get("processes", 1)
+    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
+        raise ConfigError(a_src, "app.processes",
+                          f"expected a whole number >= 1, got {processes!r}")
+    if not p.get("platform", {}).get("fork", True):
+        processes = 1
     contexts: dict[str, Any] = {}
     used = {s["context"] for s in stages.values() if "context" in s}
     for _src, data in pools:
@@ -173,6 +201,9 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
             if name in used and name not in contexts:
                 c = dict(c)
                 role = c.get("cores", name)
+                if name == "server" and processes > 1:
+                    c["threads"] = processes
+                    role = variables.get("cpus", role)  # processes go where the OS puts them
                 if isinstance(role, str):
                     if role not in placement:
                         raise ConfigError(h_src, f"placement.{role}", "missing: no core for "
@@ -200,7 +231,20 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
                                       params["variability.flush_cv"])
             devices[name] = d
 
-    wl = w.get("workload", {})
+    timers = {}
+    for name, spec in a.get("timers", {}).items():
+        if not isinstance(spec, dict):
+            raise ConfigError(a_src, f"timers.{name}", "expected a table")
+        tm = {k: v for k, v in spec.items() if k not in ("description", "source")}
+        for k in ("every", "cost"):
+            if k not in tm:
+                raise ConfigError(a_src, f"timers.{name}.{k}", "missing")
+            tm[k] = evaluate(tm[k], params, variables, a_src, f"timers.{name}.{k}")
+        if tm.get("context", "server") not in contexts:
+            raise ConfigError(a_src, f"timers.{name}.context",
+                              f"no context {tm.get('context')!r} on this path")
+        tm["cost"] = _gamma(tm["cost"], params["variability.cpu_cv"])
+        timers[name] = tm
     hh = h.get("host", {})
     return {
         "scenario": {"name": f"{platform}/{test}", "time_unit": "ns",
@@ -217,9 +261,10 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
             "pipeline": settings.pipeline or wl.get("pipeline", 1),
             "requests": settings.requests or wl.get("requests", 100000),
             "warmup": settings.warmup,
-            "classes": [{"name": test, "request_bytes": float(t.get("request_bytes", 0)),
-                         "reply_bytes": float(t.get("reply_bytes", 0))}],
+            "classes": [{"name": test, "request_bytes": float(cmd_spec.get("request_bytes", 0)),
+                         "reply_bytes": float(cmd_spec.get("reply_bytes", 0))}],
         },
+        **({"timers": timers} if timers and TIMERS_SUPPORTED else {}),
         "run": {"reps": settings.reps, "max_reps": settings.max_reps,
                 "precision": settings.precision, "workers": settings.workers},
     }

@@ -18,6 +18,11 @@ from sim.resources import scenarios_dir, validation_dir
 from sim.scenario import read_toml
 
 Cell = tuple[str, str, int]  # (test, platform, clients)
+Point = tuple[Cell, str]  # a data point: a cell's run and one metric of it
+
+# what a run reports that a table may give (sim.predict.run_metrics computes them)
+METRICS = ("requests_per_s", "kbytes_per_s", "latency_p50_ms", "latency_p90_ms",
+           "latency_p100_ms")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,48 @@ class Experiment:
     train_platforms: tuple[str, ...] = ()  # fit only on these (default: every platform)
     labels: dict[str, str] = field(default_factory=dict)  # platform -> name in the data
     spread: dict[Cell, tuple[float, float]] = field(default_factory=dict)  # measured q1, q3
+    # tables whose rows are metrics of one run per platform (HTTP: Tables 2 and 3)
+    metrics: tuple[str, ...] = ()  # the rows (empty: rows are tests, one metric)
+    fit_metrics: tuple[str, ...] = ()  # the rows a calibration fits (default: all rows)
+    unreliable: dict[str, str] = field(default_factory=dict)  # platform -> why: reported apart
+    keepalive: bool | None = None
+    calibration: str = ""  # its calibration file's name (default: the study's)
+    builds_on: str = ""  # the calibration whose values it starts from
+    free: tuple[str, ...] = ()  # the parameters its calibration fits (default: every free one)
+
+    @property
+    def by_metric(self) -> bool:
+        return bool(self.metrics)
+
+    def label(self, point: Point) -> str:
+        """The table's row of a data point: its test, or its metric."""
+        return point[1] if self.by_metric else point[0][0]
+
+    def measured_points(self) -> dict[Point, float]:
+        """Every reference value, by (cell, metric)."""
+        if not self.by_metric:
+            return {(c, self.metric): v for c, v in self.measured().items()}
+        try:
+            with self.reference.open(newline="") as f:
+                rows = {r.get("metric"): r for r in csv.DictReader(f)}
+        except FileNotFoundError:
+            raise ConfigError(str(self.reference), "", "reference data not found") from None
+        out: dict[Point, float] = {}
+        for m in self.metrics:
+            if m not in rows:
+                raise ConfigError(str(self.reference), m, "no such row (metric)")
+            for cell in self.cells:
+                v = rows[m].get(cell[1])
+                if v:  # an empty cell: not measured (e.g. a build that failed)
+                    out[(cell, m)] = float(v)
+        return out
+
+    def fit_points(self) -> list[Point]:
+        """The points a calibration fits: reliable, on training platforms, fitted metrics."""
+        chosen = set(self.fit_metrics or self.metrics or (self.metric,))
+        train = {c[1] for c in self.train_cells}
+        return [pt for pt in self.measured_points()
+                if pt[1] in chosen and pt[0][1] in train and pt[0][1] not in self.unreliable]
 
     @property
     def cells(self) -> list[Cell]:
@@ -79,6 +126,8 @@ class Experiment:
 
 _KEYS = {"name", "description", "reference", "metric", "host", "app", "workload", "platforms",
          "tests", "clients", "pipeline", "aof"}
+_OPTIONAL = {"metrics", "fit_metrics", "unreliable", "keepalive", "calibration", "builds_on",
+             "free"}
 
 
 def experiment_path(study: str, table: str) -> Path:
@@ -92,8 +141,8 @@ def load_experiment(path: Path) -> Experiment:
     if not isinstance(e, dict):
         raise ConfigError(src, "experiment", "missing table")
     for k in e:
-        if k not in _KEYS:
-            allowed = ", ".join(sorted(_KEYS))
+        if k not in _KEYS | _OPTIONAL:
+            allowed = ", ".join(sorted(_KEYS | _OPTIONAL))
             raise ConfigError(src, f"experiment.{k}", f"unknown key; allowed: {allowed}")
     for k in _KEYS - {"description"}:
         if k not in e:
@@ -104,4 +153,21 @@ def load_experiment(path: Path) -> Experiment:
         app=e["app"], workload=e["workload"], platforms=tuple(e["platforms"]),
         tests=tuple(e["tests"]), clients=int(e["clients"]), pipeline=int(e["pipeline"]),
         aof=bool(e["aof"]), predict=dict(raw.get("predict", {})), fit=dict(raw.get("fit", {})),
+        metrics=_names(e, "metrics", src, METRICS),
+        fit_metrics=_names(e, "fit_metrics", src, METRICS),
+        unreliable=dict(e.get("unreliable", {})),
+        keepalive=e.get("keepalive"), calibration=str(e.get("calibration", "")),
+        builds_on=str(e.get("builds_on", "")), free=_names(e, "free", src),
     )
+
+
+def _names(e: dict[str, Any], key: str, src: str, allowed: tuple[str, ...] = ()
+           ) -> tuple[str, ...]:
+    v = e.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ConfigError(src, f"experiment.{key}", "expected a list of names")
+    bad = [x for x in v if allowed and x not in allowed]
+    if bad:
+        raise ConfigError(src, f"experiment.{key}",
+                          f"unknown {bad[0]!r}; known: {', '.join(allowed)}")
+    return tuple(v)

@@ -4,7 +4,8 @@ Each cell (test, platform) is composed from the model files (:mod:`sim.compositi
 and run. Two modes: ``predict`` runs replications until the 95% interval of throughput is
 within the experiment's precision (the numbers a report shows); ``fit`` runs one short
 replication with a fixed seed (common random numbers: the same draws for every parameter
-set, so the fit's objective moves smoothly with the parameters).
+set, so the fit's objective moves smoothly with the parameters) and returns the metrics a
+table may give (:data:`sim.experiment.METRICS`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) 
     test, platform, clients = cell
     opts = exp.predict if mode == "predict" else exp.fit
     settings = Settings(
-        clients=clients, pipeline=exp.pipeline, aof=exp.aof,
+        clients=clients, pipeline=exp.pipeline, aof=exp.aof, keepalive=exp.keepalive,
         # at least 20 rounds of every client's pipeline, whatever the load
         requests=max(int(opts.get("requests", 20000)), 20 * clients * exp.pipeline),
         reps=int(opts.get("reps", 3)),
@@ -37,18 +38,45 @@ def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) 
     return expand_and_resolve(raw, f"{exp.source} [{platform}/{test} -c {clients}]")[0]
 
 
+def reply_bytes(resolved: dict[str, Any]) -> float:
+    """Mean reply bytes of a request of the scenario's workload (one class per cell)."""
+    classes = resolved["workload"]["classes"]
+    return float(sum(c["reply_bytes"] for c in classes) / max(len(classes), 1))
+
+
+def run_metrics(row: dict[str, Any]) -> dict[str, tuple[float | None, list[float | None]]]:
+    """A predicted row's metrics, each (value, 95% interval), in a table's units."""
+    size = reply_bytes(row["resolved_scenario"]) / 1024.0
+    thr = row["throughput_rps"]
+    lat = row["latency_ms"]
+
+    def scaled(d: dict[str, Any], k: float) -> tuple[float | None, list[float | None]]:
+        v = d["value"]
+        return (None if v is None else v * k,
+                [None if x is None else x * k for x in d["ci95"]])
+
+    return {"requests_per_s": scaled(thr, 1.0), "kbytes_per_s": scaled(thr, size),
+            "latency_p50_ms": scaled(lat["p50"], 1.0), "latency_p90_ms": scaled(lat["p90"], 1.0),
+            "latency_p100_ms": scaled(lat["max"], 1.0)}
+
+
 def _run_cell(args: tuple[Experiment, Cell, ParameterSet, str]) -> tuple[Cell, Any]:
     exp, cell, params, mode = args
     resolved = cell_scenario(exp, cell, params, mode)
     if mode == "fit":
         res = run_replication(to_model(resolved), SEED, 0)
-        return cell, res.throughput_per_ns * 1e9
+        thr = res.throughput_per_ns * 1e9
+        return cell, {"requests_per_s": thr,
+                      "kbytes_per_s": thr * reply_bytes(resolved) / 1024.0,
+                      "latency_p50_ms": res.quantiles_ns["p50"] / 1e6,
+                      "latency_p90_ms": res.quantiles_ns["p90"] / 1e6,
+                      "latency_p100_ms": res.max_ns / 1e6}
     return cell, run_point(resolved, RunOptions(seed=SEED))
 
 
 def run_jobs(exp: Experiment, jobs: list[tuple[Cell, ParameterSet]], mode: str = "predict",
              pool: ProcessPoolExecutor | None = None) -> list[Any]:
-    """Throughput (``fit``) or full result rows (``predict``), one per (cell, parameters)."""
+    """Metrics (``fit``) or full result rows (``predict``), one per (cell, parameters)."""
     args = [(exp, c, p, mode) for c, p in jobs]
     if pool is None:
         out = list(map(_run_cell, args))
@@ -60,7 +88,7 @@ def run_jobs(exp: Experiment, jobs: list[tuple[Cell, ParameterSet]], mode: str =
 def predict(exp: Experiment, params: ParameterSet | dict[Cell, ParameterSet],
             cells: Iterable[Cell], mode: str = "predict",
             pool: ProcessPoolExecutor | None = None) -> dict[Cell, Any]:
-    """Throughput (``fit``) or full result rows (``predict``) for ``cells``.
+    """Metrics (``fit``) or full result rows (``predict``) for ``cells``.
 
     ``params`` may be one set for every cell or a set per cell (out-of-sample folds).
     """

@@ -26,8 +26,8 @@ from typing import Any
 
 from sim.errors import ConfigError, UksimError
 from sim.experiment import Cell, Experiment
-from sim.parameters import ParameterSet, load_calibration, load_parameters
-from sim.predict import predict
+from sim.parameters import ParameterSet, current_parameters, load_calibration, load_parameters
+from sim.predict import predict, run_jobs, run_metrics
 from sim.scenario import read_toml
 
 
@@ -72,89 +72,137 @@ def _err(pred: float | None, meas: float) -> float | None:
 
 def validate(exp: Experiment, calibration: Path, workers: int = 0,
              out_of_sample: bool = True) -> dict[str, Any]:
-    """Predict every cell and compare; returns the report as a JSON-ready dict."""
+    """Predict every cell and compare; returns the report as a JSON-ready dict.
+
+    A table of tests (Table 1) has one point per cell (its throughput); a table of
+    metrics (HTTP: Tables 2 and 3) has several per cell (one run per platform gives its
+    req/s, KB/s and latency percentiles). The headline errors average the points a
+    calibration fits (for HTTP: req/s and median latency) over the reliable platforms;
+    ``mape_by_metric`` gives every row, and unreliable columns are reported apart.
+    """
     t0 = time.perf_counter()
     if not calibration.is_file():
         raise UksimError(f"no calibration at {calibration}: run `uksim calibrate` first")
-    base = load_parameters()
-    params = load_calibration(base, calibration)
+    # what the folds start from: the priors, or the calibration this one builds on
+    base = current_parameters(exp.builds_on) if exp.builds_on else load_parameters()
+    params = load_calibration(load_parameters(), calibration)
     folds = load_folds(calibration)
-    measured = exp.measured()
+    measured = exp.measured_points()
     cells = exp.cells
+    headline = set(exp.fit_points()) | {pt for pt in measured if pt[0][1] not in
+                                        {c[1] for c in exp.train_cells}}
+    headline = {pt for pt in headline if pt[0][1] not in exp.unreliable and
+                (not exp.by_metric or pt[1] in (exp.fit_metrics or exp.metrics))}
     n = workers or (mp.cpu_count() or 1)
     pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) if n > 1 else None
     try:
         rows = predict(exp, params, cells, "predict", pool)
-        lopo: dict[Cell, float] = {}
-        loto: dict[Cell, float] = {}
+        lopo: dict[tuple[Cell, str], Any] = {}  # (cell, fold key) -> metrics
+        loto: dict[tuple[Cell, str], Any] = {}
         if out_of_sample:
-            for kind, values, key_of, target in (
-                ("platform", folds.platform, lambda c: c[1], lopo),
-                ("test", folds.test, lambda c: c[0], loto),
+            for kind, values, keys_of, target in (
+                ("platform", folds.platform, lambda c: [c[1]], lopo),
+                ("test", folds.test,
+                 lambda c: list(exp.fit_metrics or exp.metrics) if exp.by_metric else [c[0]],
+                 loto),
             ):
-                per_cell: dict[Cell, ParameterSet] = {}
+                jobs: dict[tuple[Cell, str], ParameterSet] = {}
                 for c in cells:
-                    fold = values.get(key_of(c))
-                    if fold is None:
-                        raise ConfigError(str(calibration), f"leave_one_{kind}_out",
-                                          f"no refit without {key_of(c)}; run `uksim calibrate`"
-                                          " without --no-folds")
-                    # the fold's own fit; what it could not fit stays at the prior, never at
-                    # the in-sample value (which saw the left-out cells)
-                    per_cell[c] = base.with_values(fold)
+                    if kind == "platform" and c[1] in exp.unreliable:
+                        continue
+                    for key in keys_of(c):
+                        fold = values.get(key)
+                        if fold is None:
+                            raise ConfigError(str(calibration), f"leave_one_{kind}_out",
+                                              f"no refit without {key}; run `uksim calibrate`"
+                                              " without --no-folds")
+                        # the fold's own fit; what it could not fit stays where it started
+                        # (the prior, or the calibration this one builds on), never at the
+                        # in-sample value (which saw the left-out cells)
+                        jobs[(c, key)] = base.with_values(fold)
                 # one replication of the fit's length with the fit's random numbers: the
                 # runs each refit was optimised on, now for the cells it did not see
-                target.update(predict(exp, per_cell, cells, "fit", pool))
+                keys = list(jobs)
+                got = run_jobs(exp, [(c, jobs[(c, k)]) for c, k in keys], "fit", pool)
+                target.update(zip(keys, got, strict=True))
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
 
     out_cells = []
-    for c in cells:
+    for pt, meas in measured.items():
+        c, metric = pt
         test, platform, clients = c
         row = rows[c]
-        thr = row["throughput_rps"]
-        meas = measured[c]
+        value, ci = run_metrics(row)[metric]
         cell: dict[str, Any] = {
-            "test": test, "platform": platform, "path": exp.labels.get(platform, platform),
+            "test": exp.label(pt), "platform": platform,
+            "path": exp.labels.get(platform, platform),
             "clients": clients, "measured": meas,
-            "predicted": thr["value"], "ci95": thr["ci95"],
-            "error_pct": _err(thr["value"], meas), "status": row["status"],
+            "predicted": value, "ci95": ci,
+            "error_pct": _err(value, meas), "status": row["status"],
             "replications": row["replications"],
+            "headline": pt in headline,
         }
+        if exp.by_metric:
+            cell["run"] = test
+            cell["fitted"] = pt in set(exp.fit_points())
+        if platform in exp.unreliable:
+            cell["unreliable"] = exp.unreliable[platform]
         if exp.train_platforms:
             cell["in_sample"] = platform in exp.train_platforms
             if c in exp.spread:
                 cell["measured_q1"], cell["measured_q3"] = exp.spread[c]
         if out_of_sample:
-            cell["predicted_leave_one_platform_out"] = lopo[c]
-            cell["error_pct_leave_one_platform_out"] = _err(lopo[c], meas)
-            cell["leave_one_platform_out_priors"] = folds.frozen_platform.get(platform, [])
-            cell["predicted_leave_one_test_out"] = loto[c]
-            cell["error_pct_leave_one_test_out"] = _err(loto[c], meas)
+            if (c, platform) in lopo:
+                v = lopo[(c, platform)][metric]
+                cell["predicted_leave_one_platform_out"] = v
+                cell["error_pct_leave_one_platform_out"] = _err(v, meas)
+                cell["leave_one_platform_out_priors"] = folds.frozen_platform.get(platform, [])
+            # leave one test out: the fold without this test (for a table of metrics,
+            # without this metric; a metric no fit uses is out of sample in every fold)
+            key = metric if exp.by_metric else test
+            if (c, key) not in loto and exp.by_metric:
+                key = None  # type: ignore[assignment]
+            v = loto[(c, key)][metric] if key is not None else value
+            cell["predicted_leave_one_test_out"] = v
+            cell["error_pct_leave_one_test_out"] = _err(v, meas)
         out_cells.append(cell)
+
+    def mape(key: str, where: Any = None) -> float | None:
+        return _mape([x.get(key) for x in out_cells if x["headline"]
+                      and (where is None or where(x))])
+
     per_platform = {
         p: {
-            "mape_in_sample": _mape([x["error_pct"] for x in out_cells if x["platform"] == p]),
-            "mape_leave_one_platform_out": _mape(
-                [x.get("error_pct_leave_one_platform_out") for x in out_cells
-                 if x["platform"] == p]) if out_of_sample else None,
+            "mape_in_sample": mape("error_pct", lambda x, p=p: x["platform"] == p),
+            "mape_leave_one_platform_out": mape("error_pct_leave_one_platform_out",
+                                                lambda x, p=p: x["platform"] == p)
+            if out_of_sample else None,
             "layers_at_prior_when_left_out": folds.frozen_platform.get(p, []),
         }
-        for p in exp.platforms
+        for p in exp.platforms if p not in exp.unreliable
     }
     train = set(exp.train_platforms)
     split: dict[str, Any] = {}
     if train:  # fitted on some platforms (the host path), predicted on the others
         split = {
             "fitted_on": [exp.labels.get(p, p) for p in exp.train_platforms],
-            "mape_in_sample": _mape([x["error_pct"] for x in out_cells if x["platform"] in train]),
-            "mape_out_of_sample": _mape([x["error_pct"] for x in out_cells
-                                         if x["platform"] not in train]),
-            "mape_by_path": {exp.labels.get(p, p): _mape([x["error_pct"] for x in out_cells
-                                                          if x["platform"] == p])
+            "mape_in_sample": mape("error_pct", lambda x: x["platform"] in train),
+            "mape_out_of_sample": mape("error_pct", lambda x: x["platform"] not in train),
+            "mape_by_path": {exp.labels.get(p, p): mape("error_pct",
+                                                        lambda x, p=p: x["platform"] == p)
                              for p in exp.platforms},
         }
+    extra: dict[str, Any] = {}
+    if exp.by_metric:
+        reliable = [x for x in out_cells if "unreliable" not in x]
+        extra["mape_by_metric"] = {
+            m: {k: _mape([x.get(k) for x in reliable if x["test"] == m])
+                for k in ("error_pct", "error_pct_leave_one_platform_out")}
+            for m in exp.metrics}
+        extra["headline_metrics"] = list(exp.fit_metrics or exp.metrics)
+        extra["unreliable"] = dict(exp.unreliable)
     return {
         "experiment": exp.name,
         "description": exp.description,
@@ -162,12 +210,10 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
         "reference": str(exp.reference.name),
         "calibration": str(calibration.name),
         "cells": out_cells,
-        "mape_in_sample": _mape([x["error_pct"] for x in out_cells]),
-        "mape_leave_one_platform_out": _mape(
-            [x.get("error_pct_leave_one_platform_out") for x in out_cells])
+        "mape_in_sample": mape("error_pct"),
+        "mape_leave_one_platform_out": mape("error_pct_leave_one_platform_out")
         if out_of_sample else None,
-        "mape_leave_one_test_out": _mape(
-            [x.get("error_pct_leave_one_test_out") for x in out_cells])
+        "mape_leave_one_test_out": mape("error_pct_leave_one_test_out")
         if out_of_sample else None,
         "per_platform": per_platform,
         "free_parameters": int(folds.meta.get("free_parameters", len(params.free_names))),
@@ -175,9 +221,10 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
                                f"({exp.fit.get('requests', 3000)} requests or 20 rounds of "
                                "every client, common random numbers), as each refit was "
                                "optimised on" if out_of_sample else None),
-        "data_points": len(cells),
+        "data_points": len(exp.fit_points()) if exp.by_metric else len(cells),
         "parameters": {n: {"value": params[n], "stderr": params.params[n].uncertainty,
                            "unit": params.params[n].unit} for n in params.free_names},
         "wall_seconds": round(time.perf_counter() - t0, 2),
+        **extra,
         **split,
     }

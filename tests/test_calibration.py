@@ -44,7 +44,7 @@ def synthetic():
     exp = _small_experiment()
     base = _base_with_free(FREE)
     truth = predict(exp, base.with_values(TRUTH), exp.cells, "fit")
-    return dataclasses.replace(exp, values=truth), base
+    return dataclasses.replace(exp, values={c: m["requests_per_s"] for c, m in truth.items()}), base
 
 
 def test_dependencies_follow_the_composed_models(synthetic):
@@ -75,10 +75,10 @@ def test_folds_never_see_what_they_predict_and_write_round_trips(synthetic, tmp_
     base3 = _base_with_free((*FREE, "osv.tcp"))
     cal = calibrate(exp, base3, workers=1, folds=True)
     lopo = cal.leave_one_platform_out["osv_kvm"]
-    assert all(c[1] != "osv_kvm" for c in lopo.train)
+    assert all(cell[1] != "osv_kvm" for cell, _metric in lopo.train)
     assert "osv.tcp" in lopo.frozen and "osv.tcp" not in lopo.values
     loto = cal.leave_one_test_out["GET"]
-    assert all(c[0] != "GET" for c in loto.train)
+    assert all(cell[0] != "GET" for cell, _metric in loto.train)
     path = tmp_path / "cal.toml"
     write_calibration(cal, base3, path, len(exp.cells))
     loaded = load_calibration(base3, path)
@@ -118,7 +118,8 @@ def test_one_speed_factor_carries_costs_to_another_host(tmp_path: Path):
 
     ref = current_parameters("jaworski2019")
     exp = dataclasses.replace(_small_experiment(), platforms=("ubuntu_bare",))
-    truth = predict(exp, ref.with_values({"host.speed": 0.6}), exp.cells, "fit")
+    truth = {c: m["requests_per_s"] for c, m in
+             predict(exp, ref.with_values({"host.speed": 0.6}), exp.cells, "fit").items()}
     exp = dataclasses.replace(exp, values=truth)
     only_speed = type(ref)({n: dataclasses.replace(p, free=(n == "host.speed"))
                             for n, p in ref.params.items()}, ref.origin)

@@ -79,7 +79,7 @@ def test_fit_on_loopback_predicts_veth_out_of_sample(tmp_path: Path):
                        for n, p in base.params.items()}, base.origin)
     cal = calibrate(exp, base, workers=1, folds=False)
     assert cal.in_sample.free == ["linux.tcp"]
-    assert all(c[1] == "ubuntu_bare" for c in cal.in_sample.train)
+    assert all(cell[1] == "ubuntu_bare" for cell, _metric in cal.in_sample.train)
     path = tmp_path / "cal.toml"
     write_calibration(cal, base, path, len(exp.train_cells))
     rep = validate(exp, path, workers=1, out_of_sample=False)

@@ -66,8 +66,16 @@ def main(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
         exp = load_experiment(path)
-        name = args.study
+        name = exp.calibration or args.study
         folds = not args.no_folds
+        if exp.builds_on or exp.free:
+            # an experiment that builds on another calibration (HTTP on Table 1's layer
+            # costs) fits only its own parameters
+            builds_on = exp.builds_on or None
+            ref = current_parameters(exp.builds_on) if exp.builds_on else base
+            chosen = set(exp.free) or set(ref.free_names)
+            base = ParameterSet({n: replace(p, free=(n in chosen))
+                                 for n, p in ref.params.items()}, ref.origin)
     t0 = time.perf_counter()
 
     def progress(msg: str) -> None:
@@ -75,9 +83,10 @@ def main(args: argparse.Namespace) -> int:
 
     cal = calibrate(exp, base, workers=args.workers, folds=folds, progress=progress)
     out = args.out or calibration_path(name)
-    write_calibration(cal, base, out, len(exp.train_cells), builds_on=builds_on)
+    points = len(exp.fit_points())
+    write_calibration(cal, base, out, points, builds_on=builds_on)
     f = cal.in_sample
-    print(f"fitted {len(f.free)} free parameters to {len(exp.train_cells)} cells of {exp.name}: "
+    print(f"fitted {len(f.free)} free parameters to {points} data points of {exp.name}: "
           f"rms log error {f.rms_log_residual:.3f}")
     for name in f.free:
         p = base.params[name]

@@ -59,8 +59,10 @@ def print_report(rep: dict[str, Any]) -> None:
         pred = f"{fmt_number(c['predicted'])} [{fmt_number(ci[0])}, {fmt_number(ci[1])}]"
         r = [c["test"], c["platform"], fmt_number(c["measured"]), pred, _pct(c["error_pct"])]
         if oos:
-            r += [_pct(c["error_pct_leave_one_platform_out"]),
-                  _pct(c["error_pct_leave_one_test_out"])]
+            r += [_pct(c.get("error_pct_leave_one_platform_out")),
+                  _pct(c.get("error_pct_leave_one_test_out"))]
+        if c.get("unreliable"):
+            r[-1] += "  (unreliable column)"
         rows.append(r)
     print(render(headers, rows))
     print()
@@ -113,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
         exp = load_experiment(path)
-        cal = args.calibration or calibration_path(args.study)
+        cal = args.calibration or calibration_path(exp.calibration or args.study)
         rep = validate(exp, cal, workers=args.workers, out_of_sample=not args.in_sample_only)
         print_report(rep)
     if args.json_out:
