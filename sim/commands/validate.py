@@ -4,7 +4,9 @@
 calibrated parameters (95% interval), and again with the parameters fitted without the
 cell's platform and without its test; prints the errors cell by cell and the mean
 absolute percentage errors; ``--json OUT`` writes them, ``--plot OUT.png`` redraws the
-study's figure with measured and predicted side by side.
+study's figure with measured and predicted side by side. ``--table 2`` and ``3`` are the
+HTTP tables (ab against Node's result and Flask's vote), ``4`` the start-up times, and
+``all`` every table in turn (JSON: one report per table; plots: OUT-table1.png ...).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with `measured`: the data set made by `uksim measure`")
     p.add_argument("--host", default="python-kind-2core",
                    help="with `measured`: host model of that machine")
-    p.add_argument("--table", default="1", help="table (default 1)")
+    p.add_argument("--table", default="1", choices=["1", "2", "3", "4", "all"],
+                   help="table (default 1), or all")
     p.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT")
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png")
     p.add_argument("--in-sample-only", action="store_true",
@@ -67,7 +70,7 @@ def print_report(rep: dict[str, Any]) -> None:
     print(render(headers, rows))
     print()
     print(f"{rep['experiment']}: {rep['data_points']} cells, {rep['free_parameters']} free "
-          f"parameters (calibration {rep['calibration']})")
+          f"parameters (calibration {rep.get('calibration', 'fitted in the report')})")
     print(f"  mean absolute error in sample:            {_pct(rep['mape_in_sample'])[1:]}")
     if oos:
         print(f"  mean absolute error, leave one platform out: "
@@ -111,13 +114,20 @@ def main(args: argparse.Namespace) -> int:
         rep = validate(exp, cal, workers=args.workers, out_of_sample=False)
         print_measured_report(rep)
     else:
-        path = experiment_path(args.study, args.table)
-        if not path.is_file():
-            raise UksimError(f"no experiment {args.study} table {args.table} ({path} is missing)")
-        exp = load_experiment(path)
-        cal = args.calibration or calibration_path(exp.calibration or args.study)
-        rep = validate(exp, cal, workers=args.workers, out_of_sample=not args.in_sample_only)
-        print_report(rep)
+        tables = ["1", "2", "3", "4"] if args.table == "all" else [args.table]
+        reports: dict[str, dict[str, Any]] = {}
+        for table in tables:
+            if len(tables) > 1:
+                print(f"\n=== {args.study} table {table} ===")
+            reports[table] = rep = _study_table(args, table)
+            if args.plot:
+                out = (args.plot if len(tables) == 1 else
+                       args.plot.with_name(f"{args.plot.stem}-table{table}{args.plot.suffix}"))
+                _plot(rep, table, out)
+        if len(tables) > 1:
+            rep = {"study": args.study, "tables": reports,
+                   "wall_seconds": round(sum(r["wall_seconds"] for r in reports.values()), 2)}
+            _summary(reports)
     if args.json_out:
         write_json_atomic(args.json_out, rep)
         print(f"wrote {args.json_out}", file=sys.stderr)
@@ -126,10 +136,49 @@ def main(args: argparse.Namespace) -> int:
 
         plot_path_ratio(rep, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
-    elif args.plot:
-        from sim.plots.normalised_bars import plot_normalised
-
-        plot_normalised(rep, args.plot)
-        print(f"wrote {args.plot}", file=sys.stderr)
     print(f"({rep['wall_seconds']:.1f} s)", file=sys.stderr)
     return 0
+
+
+def _study_table(args: argparse.Namespace, table: str) -> dict[str, Any]:
+    if table == "4":
+        if args.study != "jaworski2019":
+            raise UksimError(f"no start-up table for {args.study}")
+        from sim.startup import startup_report
+
+        rep = startup_report()
+        print_report(rep)
+        return rep
+    path = experiment_path(args.study, table)
+    if not path.is_file():
+        raise UksimError(f"no experiment {args.study} table {table} ({path} is missing)")
+    exp = load_experiment(path)
+    cal = args.calibration or calibration_path(exp.calibration or args.study)
+    rep = validate(exp, cal, workers=args.workers, out_of_sample=not args.in_sample_only)
+    print_report(rep)
+    return rep
+
+
+def _plot(rep: dict[str, Any], table: str, out: Path) -> None:
+    if table == "4":
+        from sim.plots.startup import plot_startup
+
+        plot_startup(rep, out)
+    elif "mape_by_metric" in rep:
+        from sim.plots.http_bars import plot_http
+
+        plot_http(rep, out)
+    else:
+        from sim.plots.normalised_bars import plot_normalised
+
+        plot_normalised(rep, out)
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def _summary(reports: dict[str, dict[str, Any]]) -> None:
+    print("\n=== summary: mean absolute errors ===")
+    rows = [[t, r["experiment"], str(r["data_points"]), str(r["free_parameters"]),
+             _pct(r["mape_in_sample"])[1:], _pct(r.get("mape_leave_one_platform_out"))[1:],
+             _pct(r.get("mape_leave_one_test_out"))[1:]] for t, r in reports.items()]
+    print(render(["table", "experiment", "points", "free", "in sample", "leave platform out",
+                  "leave test out"], rows))
