@@ -21,12 +21,13 @@ Register = Callable[[argparse._SubParsersAction], None]
 def _registrations() -> list[Register]:
     from sim.commands import calibrate as calibrate_cmd
     from sim.commands import explain as explain_cmd
+    from sim.commands import predict as predict_cmd
     from sim.commands import run as run_cmd
     from sim.commands import validate as validate_cmd
     from sim.harness import cli as measure_cmd
 
     return [run_cmd.register, calibrate_cmd.register, validate_cmd.register,
-            explain_cmd.register, measure_cmd.register]
+            explain_cmd.register, predict_cmd.register, measure_cmd.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +59,9 @@ def dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("uksim: interrupted; finished work was kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): nothing left to say
+        sys.stderr.close()
+        return 0
     return int(code or 0)
 
 

@@ -185,6 +185,15 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
 
     # contexts: roles placed on the host's cores
     placement = {**h.get("placement", {}), **settings.placement}
+    # the services it reaches over the network (PostgreSQL, Redis) must be modelled
+    services = a.get("app", {}).get("services", [])
+    if not isinstance(services, list):
+        raise ConfigError(a_src, "app.services", "expected a list of service names")
+    for svc in services:
+        if not (models_dir() / "services" / f"{svc}.toml").is_file():
+            known = sorted(q.stem for q in (models_dir() / "services").glob("*.toml"))
+            raise ConfigError(a_src, "app.services", f"names the service {svc!r}, which has no "
+                              f"model (models/services/{svc}.toml); known: {', '.join(known)}")
     # a server of several processes (gunicorn's workers) on a platform that cannot fork
     # (a unikernel) runs them as one: the mechanism, not a fitted factor
     app_info = a.get("app", {})
