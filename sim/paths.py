@@ -11,6 +11,11 @@ that GET does not?); :func:`route_of` reads one class's route back in order.
 ``cpu`` stages on the same context become one segment, consecutive ``delay`` stages one
 timer. Batching stages are shared by every route that crosses them (they hold a queue);
 the ``cpu`` stages that follow one on its own context are paid inside the batch, per item.
+A ``listen`` stage (:mod:`sim.admission`) is shared too (it holds the accept queue); the
+segment holding its ``until`` stage ends right after that stage, and a
+:class:`~sim.admission.Release` marker follows it. When ``until`` is a batching stage
+or a ``cpu`` stage paid inside one, the connection is released when the batch releases
+its items.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from typing import Any
 
 import networkx as nx
 
+from sim.admission import ListenSegment
 from sim.batching import BatchSegment
 from sim.cpu import Context
 from sim.devices import Device, DeviceSegment
 from sim.kernel import Kernel
 from sim.stages import Accounts, CpuSegment, DelaySegment, Sink, StageSpec, Work, combined, summed
+from sim.stats.recorder import Recorder
 
 SEND = "client.send"
 RECEIVE = "client.receive"
@@ -59,7 +66,7 @@ class Segmenter:
     def __init__(self, kernel: Kernel, stages: Mapping[str, StageSpec],
                  contexts: Mapping[str, Context], devices: Mapping[str, Device],
                  acct: Accounts, draws: Callable[[str, Any], Any],
-                 class_index: Mapping[str, int]) -> None:
+                 class_index: Mapping[str, int], recorder: Recorder | None = None) -> None:
         self.kernel = kernel
         self.stages = stages
         self.contexts = contexts
@@ -67,7 +74,9 @@ class Segmenter:
         self.acct = acct
         self.draws = draws  # (stage name, distribution) -> iterator of draws
         self.class_index = class_index
+        self.recorder = recorder  # told of SYN retransmissions (listen stages)
         self._batches: dict[str, BatchSegment] = {}
+        self._listens: dict[str, ListenSegment] = {}
         self._fixed: dict[str, Any] = {}  # stream name -> its iterator of cost draws
 
     def _stream(self, name: str, dist: Any) -> Any:
@@ -104,6 +113,14 @@ class Segmenter:
             self._batches[spec.name] = seg
         return seg
 
+    def _listen(self, spec: StageSpec) -> ListenSegment:
+        seg = self._listens.get(spec.name)
+        if seg is None:
+            seg = ListenSegment(self.kernel, spec, self.acct.index[spec.name], self.acct,
+                                self.recorder)  # type: ignore[arg-type]
+            self._listens[spec.name] = seg
+        return seg
+
     def compile_route(self, names: Sequence[str], sink: Sink, cls: str | None = None
                       ) -> list[Any]:
         """Segments for one class's route, ending in ``sink``."""
@@ -113,6 +130,8 @@ class Segmenter:
         batch_specs: list[StageSpec] = []
         batch_context: str | None = None
         cls_index = self.class_index.get(cls, 0) if cls is not None else 0
+        pending: dict[str, list[ListenSegment]] = {}  # until stage -> listens it releases
+        after_batch: list[ListenSegment] = []  # released when the open batch releases
 
         def close_batch() -> None:
             nonlocal batch
@@ -120,6 +139,8 @@ class Segmenter:
                 work = self._work(batch_specs)
                 batch.set_item_work(cls_index, work)
                 batch = None
+                segments.extend(x.release for x in after_batch)
+                after_batch.clear()
 
         def close_run() -> None:
             if not run:
@@ -134,14 +155,20 @@ class Segmenter:
 
         for name in names:
             spec = self.stages[name]
+            # connections that leave an accept queue once this stage completes
+            accepts = pending.pop(name, [])
             if batch is not None and spec.kind == "cpu" and spec.context == batch_context:
                 batch_specs.append(spec)
+                after_batch.extend(accepts)
                 continue
             close_batch()
             if spec.kind in ("cpu", "delay"):
                 if run and (run[0].kind != spec.kind or run[0].context != spec.context):
                     close_run()
                 run.append(spec)
+                if accepts:
+                    close_run()
+                    segments.extend(x.release for x in accepts)
                 continue
             close_run()
             if spec.kind == "batch":
@@ -149,9 +176,15 @@ class Segmenter:
                 batch_context = spec.context
                 batch_specs = [spec]
                 segments.append(batch)
+                after_batch.extend(accepts)
             elif spec.kind == "device":
                 segments.append(DeviceSegment(self.devices[spec.device], spec.cost.size,  # type: ignore[index]
                                               self.acct.index[spec.name], self.acct))
+                segments.extend(x.release for x in accepts)
+            elif spec.kind == "listen":
+                listen = self._listen(spec)
+                pending.setdefault(spec.until, []).append(listen)  # type: ignore[arg-type]
+                segments.append(listen)
             else:  # pragma: no cover - the loader rejects other kinds
                 raise AssertionError(spec.kind)
         close_run()

@@ -1,10 +1,11 @@
 """One replication: assemble a model's parts on a fresh kernel, run it, summarise it.
 
 Assembly has explicit phases: build (cores, contexts and their scheduling domains,
-devices), connect (compile each class's route into segments, attach the workload and the
-recorder), run (until the recorder has its count, or saturation), collect (a picklable
-:class:`RepResult`). Every random stream is named after the component that draws from it,
-so the numbers a component sees depend on (seed, replication, its name) alone.
+devices, timers), connect (compile each class's route into segments, attach the workload
+and the recorder), run (until the recorder has its count, or saturation), collect (a
+picklable :class:`RepResult`). Every random stream is named after the component that
+draws from it, so the numbers a component sees depend on (seed, replication, its name)
+alone.
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from sim.randomness import Distribution, stream
 from sim.scenario import Model
 from sim.stages import Accounts, Sink
 from sim.stats.recorder import Recorder
+from sim.timers import Timer
 from sim.workload import ClosedSource, OpenSource, class_picker
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+# ab's "percentage of the requests served within a certain time" (100: the longest)
+SERVED_WITHIN = (50, 66, 75, 80, 90, 95, 98, 99, 100)
+ERRORS = ("timeouts", "connect_failures", "syn_retransmits")
 
 
 @dataclass
@@ -50,6 +55,10 @@ class RepResult:
     # the run's batch means (count, latency sum and time span per batch); intervals from
     # them are computed by whoever needs them (the runner uses replications)
     batches: Any = None
+    # failures and SYN retransmissions within the window (see ERRORS)
+    errors: dict[str, int] = field(default_factory=dict)
+    # ab's table: percent -> latency (ns) within which that share of completions came
+    served_within_ns: dict[str, float] = field(default_factory=dict)
 
 
 class Assembly:
@@ -66,7 +75,14 @@ class Assembly:
         build_domains(k, cores, list(self.contexts.values()))
         self.devices = {n: Device(k, spec, self.draws(f"device.{n}", spec.service))
                         for n, spec in model.devices.items()}
-        self.acct = Accounts(model.stage_order)
+        timer_names = [f"timer.{n}" for n in model.timers]
+        self.acct = Accounts([*model.stage_order, *timer_names])
+        self.timers = [
+            Timer(k, spec, self.contexts[spec.context], self.draws(f"timer.{n}", spec.cost),
+                  spec.offset_ns if spec.offset_ns is not None else
+                  float(stream(seed, rep, f"timer.{n}.phase").uniform(0.0, spec.every_ns)),
+                  self.acct, self.acct.index[f"timer.{n}"])
+            for n, spec in model.timers.items()]
         self.path = build_path(model.routes)
         # connect
         self.recorder = Recorder(k, model.warmup, model.requests, self._open_window,
@@ -74,16 +90,17 @@ class Assembly:
         classes = model.classes
         index = {c.name: i for i, c in enumerate(classes)}
         segmenter = Segmenter(k, model.stages, self.contexts, self.devices, self.acct,
-                              self.draws, index)
+                              self.draws, index, self.recorder)
         picker = class_picker(classes, stream(seed, rep, "workload.classes"))
         if model.kind == "open":
             src = OpenSource(k, classes, picker, [], self.recorder,
-                             self.draws("workload.arrivals", model.interarrival))
+                             self.draws("workload.arrivals", model.interarrival),
+                             model.timeout_ns)
         else:
             think = None if model.think.is_zero else self.draws("workload.think", model.think)
             src = ClosedSource(k, classes, picker, [], self.recorder, model.clients,
-                               model.pipeline, think)
-        sink = Sink(src.done)
+                               model.pipeline, think, model.timeout_ns)
+        sink = Sink(src.done, src.failed)
         src.routes = [segmenter.compile_route(route_of(self.path, c.name), sink, c.name)
                       for c in classes]
         self.source = src
@@ -101,6 +118,8 @@ class Assembly:
         self.acct.reset()
 
     def run(self) -> None:
+        for t in self.timers:
+            t.start()
         self.source.start()
         self.kernel.run()
 
@@ -129,4 +148,6 @@ def run_replication(model: Model, seed: int, rep: int) -> RepResult:
         saturated=rec.saturated, events=a.kernel.scheduled, wall_seconds=wall,
         stage_ns=stage_ns, utilisation=util,
         batches=rec.batches,
+        errors={k: getattr(rec, k) for k in ERRORS},
+        served_within_ns={str(p): h.quantile(p / 100) for p in SERVED_WITHIN},
     )

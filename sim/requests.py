@@ -6,11 +6,20 @@ crosses the path as one message of 10, as it does in the real stack), the bytes 
 carries each way (for all its commands), the time it was sent (``t0``, ns) and where it
 is on its route. The route is the compiled list of segments for its class; the last
 segment is the sink that records the request's latency and tells its source.
+
+``flags`` holds what only the mechanisms that need it keep: :data:`SETTLED` once the
+client has its outcome (a completion, a timeout, a connect failure; a request that timed
+out may still be inside the system, and its later completion is then ignored), and the
+number of SYN retransmissions so far in units of :data:`RETRY` (see
+:mod:`sim.admission`). Routes without those mechanisms never read or write it.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+SETTLED = 1  # the client has recorded this request's outcome
+RETRY = 2  # flags += RETRY per SYN retransmission; flags >> 1 = retransmissions so far
 
 
 class Request:

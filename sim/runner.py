@@ -7,9 +7,19 @@ replications up to ``run.max_reps``. Replications run in a process pool; results
 combined in replication order, so the numbers do not depend on how many processes ran
 them. An open workload whose offered load reaches a resource's capacity is reported as
 saturated without running; one that overflows at run time (``run.max_in_system``) too.
+A resource that a listen stage guards (one used between a listen stage and its
+``until``, :func:`sim.admission.guarded_resources`) is left out of that check: above its
+capacity SYNs are dropped and retried instead of a queue growing without bound; the
+run-time cap still catches an overload elsewhere.
 
 Every estimate is a value with a 95% interval: the mean over replications and Student's t
 (for ``max``: the largest value seen, with the range of the replications' maxima).
+Throughput counts successful completions only; requests that timed out or never
+connected are counted in the row's ``errors`` (totals over the replications' windows,
+with the SYN retransmissions), and latencies are those of completions. The row also
+holds ab's "served within" table (``served_within_ms``: the 50th to 99th percentiles of
+latency, and 100, the longest request) and the transfer rate ab prints (reply bytes
+received per second / 1024, from throughput and the classes' mean reply bytes).
 """
 
 from __future__ import annotations
@@ -24,9 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim import __version__
+from sim.admission import guarded_resources
 from sim.offered_load import saturated as saturated_resources
 from sim.offered_load import utilisation as offered_utilisation
-from sim.replication import QUANTILES, RepResult, run_replication
+from sim.replication import ERRORS, QUANTILES, SERVED_WITHIN, RepResult, run_replication
 from sim.scenario import Model, to_model
 from sim.stats.estimators import Estimate, t_interval
 
@@ -60,7 +71,7 @@ def run_point(resolved: dict[str, Any], opts: RunOptions,
     t0 = time.perf_counter()
     model = to_model(resolved)
     run = resolved["run"]
-    full = saturated_resources(model)
+    full = _saturated(model)
     if full:
         return _saturated_row(resolved, model, full, time.perf_counter() - t0)
     fixed = opts.reps is not None
@@ -73,6 +84,15 @@ def run_point(resolved: dict[str, Any], opts: RunOptions,
         more = min(len(results), max_reps - len(results))
         results += run_reps(model, opts.seed, range(len(results), len(results) + more), 0, pool)
     return _row(resolved, model, results, run["precision"], time.perf_counter() - t0)
+
+
+def _saturated(model: Model) -> list[tuple[str, float]]:
+    """Resources offered at least their capacity, except those a listen stage guards."""
+    full = saturated_resources(model)
+    if not full:
+        return full
+    guarded = guarded_resources(model.stages, model.routes, model.contexts)
+    return [(k, u) for k, u in full if k not in guarded]
 
 
 def _precise(results: list[RepResult], precision: float) -> bool:
@@ -90,6 +110,9 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
         lat[k] = t_interval([r.quantiles_ns[k] for r in results])
     maxes = [r.max_ns for r in results]
     lat["max"] = Estimate(max(maxes), min(maxes), max(maxes))
+    served = {str(p): lat["max"] if p == 100 else
+              t_interval([r.served_within_ns[str(p)] for r in results])
+              for p in SERVED_WITHIN}
     in_sys = t_interval([r.mean_in_system for r in results])
     mean_lat = lat["mean"].value
     completed = sum(r.completed for r in results)
@@ -98,14 +121,12 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
     status = "saturated" if sat else ("ok" if precise else "imprecise")
     util = {k: t_interval([r.utilisation[k] for r in results]).as_dict(4)
             for k in results[0].utilisation}
-    stages = {}
-    for i, name in enumerate(model.stage_order):
-        stages[name] = {
-            k.replace("_ns", "_ms"): _finite(_mean([r.stage_ns[k][i] for r in results])
-                                             / (NS_PER_MS if k.endswith("_ns") else 1.0))
-            for k in ("cpu_ns", "wait_ns", "device_ns", "visits")
-        }
-    return {
+    booked = {name: _booked(results, i) for i, name in enumerate(model.stage_order)}
+    timers = {name: _booked(results, len(model.stage_order) + i)
+              for i, name in enumerate(model.timers)}
+    total_w = sum(c.weight for c in model.classes)
+    reply = sum(c.weight * c.reply_bytes for c in model.classes) / total_w  # per request
+    row = {
         "scenario": model.name,
         "sweep": resolved.get("sweep_point", {}),
         "status": status,
@@ -115,8 +136,11 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
         "littles_law": {"mean_in_system": _finite(in_sys.value),
                         "throughput_x_latency": _finite(thr.value / NS_PER_S * mean_lat)},
         "utilisation": util,
-        "stages_ms_per_request": stages,
+        "stages_ms_per_request": booked,
         "completed_requests": completed,
+        "errors": {k: sum(r.errors.get(k, 0) for r in results) for k in ERRORS},
+        "served_within_ms": {k: e.scaled(1 / NS_PER_MS).as_dict() for k, e in served.items()},
+        "transfer_kbytes_per_s": thr.scaled(reply / 1024).as_dict(),
         "replications": len(results),
         "precision_target": precision,
         "events": events,
@@ -124,6 +148,16 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
         "wall_seconds": round(wall, 4),
         "resolved_scenario": resolved,
     }
+    if timers:
+        row["timers_ms_per_request"] = timers
+    return row
+
+
+def _booked(results: list[RepResult], i: int) -> dict[str, float | None]:
+    """Entry ``i`` of the accounts per request (ms; visits as counts), over replications."""
+    return {k.replace("_ns", "_ms"): _finite(_mean([r.stage_ns[k][i] for r in results])
+                                             / (NS_PER_MS if k.endswith("_ns") else 1.0))
+            for k in ("cpu_ns", "wait_ns", "device_ns", "visits")}
 
 
 def _finite(x: float) -> float | None:
@@ -147,6 +181,7 @@ def _saturated_row(resolved: dict[str, Any], model: Model, full: list[tuple[str,
         "offered_utilisation": {k: round(u, 4) for k, u in offered_utilisation(model).items()},
         "throughput_rps": nan,
         "latency_ms": {k: nan for k in ("mean", *QUANTILES, "max")},
+        "served_within_ms": {str(p): nan for p in SERVED_WITHIN},
         "completed_requests": 0,
         "replications": 0,
         "wall_seconds": round(wall, 4),

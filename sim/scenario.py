@@ -15,10 +15,12 @@ Sections (see :data:`SECTIONS` for every parameter, its unit and default)::
     [host]            cores, speed, scheduling
     [contexts.NAME]   threads, cores
     [devices.NAME]    service, per_byte, servers
-    [stages.NAME]     kind = cpu | delay | device | batch, and the kind's parameters
+    [stages.NAME]     kind = cpu | delay | device | batch | listen, and the kind's
+                      parameters
     [path]            route = [...] for every class, or [path.routes] CLASS = [...]
     [workload]        kind = open | closed, arrivals or clients/pipeline/think, requests,
-                      warmup, [[workload.classes]]
+                      warmup, timeout, report, [[workload.classes]]
+    [timers.NAME]     context, every, cost, offset (periodic work on a context)
     [run]             reps, precision, max_reps, workers, max_in_system
     [sweep]           "dotted.key" = [values, ...]  (one row per combination)
 """
@@ -38,6 +40,7 @@ from sim.errors import ConfigError
 from sim.randomness import Distribution, parse_distribution
 from sim.schema import Param, Section
 from sim.stages import SIZES, STAGE_KINDS, Cost, StageSpec
+from sim.timers import TimerSpec
 from sim.workload import RequestClass
 
 UNITS_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
@@ -84,6 +87,17 @@ STAGE = Section("stages.NAME", [
     Param("per_batch", "dist", 0.0, "time unit", "cost paid once per batch (batch)"),
     Param("batch_device", "str", None, description="device the batch then visits (batch)"),
     Param("batch_device_when", "list[str]", [], description="classes that trigger it (batch)"),
+    Param("backlog", "int", None, "connections", "connections that may wait to be accepted; "
+          "a SYN arriving when this many wait is dropped (listen; Linux: min(backlog, "
+          "somaxconn); default 511, nginx's and Node's)", minimum=1),
+    Param("until", "str", None, description="the stage, later on the same route, whose "
+          "completion takes a connection off the accept queue (listen; required)"),
+    Param("rto", "float", None, "time unit", "first SYN retransmission timeout, doubled after "
+          "each retransmission (listen; default 1 s, Linux's)", minimum=0,
+          exclusive_minimum=True),
+    Param("syn_retries", "int", None, "retransmissions", "SYN retransmissions before "
+          "connect() fails (listen; default 6, Linux's tcp_syn_retries)", minimum=0,
+          maximum=30),
     Param("description", "str", "", description="what the layer does"),
     Param("source", "str", "", description="where the numbers come from"),
 ])
@@ -106,10 +120,16 @@ WORKLOAD = Section("workload", [
     Param("pipeline", "int", 1, "requests", "requests each client sends in one message, "
           "waiting for all replies (redis-benchmark -P)", minimum=1),
     Param("think", "dist", 0.0, "time unit", "think time between a client's batches"),
-    Param("requests", "int", 100_000, "requests", "measured completions per replication",
-          minimum=1),
-    Param("warmup", "float", 0.1, "fraction", "completions discarded first, as a fraction of "
+    Param("requests", "int", 100_000, "requests", "measured outcomes per replication: "
+          "completions, timeouts and connect failures (as ab -n counts)", minimum=1),
+    Param("warmup", "float", 0.1, "fraction", "outcomes discarded first, as a fraction of "
           "requests", minimum=0, maximum=10),
+    Param("timeout", "float", 0.0, "time unit", "a request not completed this long after its "
+          "send is a failure, and a closed-loop client sends its next one; the old request "
+          "still runs to its end (0: no timeout; ab -s, 30 s by default)", minimum=0),
+    Param("report", "choice", "none", choices=("none", "ab"), description="extra report "
+          "`uksim run` prints: ab = ab's requests per second, transfer rate and "
+          "'served within' table"),
     Param("classes", "any", None, description="request classes (array of tables)"),
 ])
 RUN = Section("run", [
@@ -121,9 +141,18 @@ RUN = Section("run", [
     Param("max_in_system", "int", 200_000, "requests", "more in the system at once counts "
           "as saturated", minimum=1),
 ])
-SECTIONS = (SCENARIO, HOST, CONTEXT, DEVICE, STAGE, PATH, WORKLOAD, CLASS, RUN)
+TIMER = Section("timers.NAME", [
+    Param("context", "str", description="execution context the work runs on"),
+    Param("every", "float", description="period", unit="time unit", minimum=0,
+          exclusive_minimum=True),
+    Param("cost", "dist", description="work per firing (at speed 1)", unit="time unit"),
+    Param("offset", "float", None, "time unit", "first firing (default: a random phase, "
+          "uniform in [0, every), from the timer's own random stream)", minimum=0),
+    Param("description", "str", "", description="what the periodic work is"),
+])
+SECTIONS = (SCENARIO, HOST, CONTEXT, DEVICE, STAGE, PATH, WORKLOAD, CLASS, RUN, TIMER)
 TOP_KEYS = ("scenario", "host", "contexts", "devices", "stages", "path", "workload", "run",
-            "sweep")
+            "timers", "sweep")
 
 
 @dataclass(frozen=True)
@@ -148,6 +177,8 @@ class Model:
     warmup: int
     max_in_system: int
     stage_order: list[str] = field(default_factory=list)
+    timeout_ns: float = 0.0  # 0: none
+    timers: dict[str, TimerSpec] = field(default_factory=dict)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -263,30 +294,42 @@ def resolve(raw: dict[str, Any], src: str) -> dict[str, Any]:
         out["stages"][name] = _resolve_stage(name, t, out, src)
     out["workload"] = _resolve_workload(_table(raw, "workload", src), src)
     out["path"] = _resolve_path(_table(raw, "path", src), out, src)
+    _check_listens(out, src)
+    out["timers"] = {}
+    for name, t in _table(raw, "timers", src).items():
+        tm = out["timers"][name] = TIMER.resolve(t, src, f"timers.{name}")
+        if tm["context"] not in out["contexts"]:
+            raise ConfigError(src, f"timers.{name}.context", f"unknown context "
+                              f"{tm['context']!r}; defined: {', '.join(sorted(out['contexts']))}")
     out["run"] = RUN.resolve(_table(raw, "run", src), src, "run")
     if out["run"]["max_reps"] < out["run"]["reps"]:
         raise ConfigError(src, "run.max_reps", f"must be >= run.reps ({out['run']['reps']})")
     return out
 
 
+LISTEN_KEYS = ("backlog", "until", "rto", "syn_retries")
+NOT_LISTEN = ("context", "device", "cost", "per_byte", "bytes", "per_command", "max_batch",
+              "window", "per_batch", "batch_device", "batch_device_when")
 
 
 def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str, Any]:
     key = f"stages.{name}"
     s = STAGE.resolve(t, src, key)
     kind = s["kind"]
-    needs = {"cpu": ("context",), "batch": ("context",), "device": ("device",), "delay": ()}[kind]
+    needs = {"cpu": ("context",), "batch": ("context",), "device": ("device",), "delay": (),
+             "listen": ("until",)}[kind]
     for k in needs:
         if k not in s:
             raise ConfigError(src, f"{key}.{k}", f"a {kind} stage needs {k}")
     forbidden = {
-        "cpu": ("device", "max_batch", "batch_device"),
-        "delay": ("context", "device", "max_batch", "batch_device"),
-        "device": ("context", "max_batch", "batch_device"),
-        "batch": ("device",),
+        "cpu": ("device", "max_batch", "batch_device", *LISTEN_KEYS),
+        "delay": ("context", "device", "max_batch", "batch_device", *LISTEN_KEYS),
+        "device": ("context", "max_batch", "batch_device", *LISTEN_KEYS),
+        "batch": ("device", *LISTEN_KEYS),
+        "listen": NOT_LISTEN,
     }[kind]
     for k in forbidden:
-        if k in s:
+        if k in t:
             raise ConfigError(src, f"{key}.{k}", f"does not apply to a {kind} stage")
     if "context" in s and s["context"] not in out["contexts"]:
         raise ConfigError(src, f"{key}.context", f"unknown context {s['context']!r}; defined: "
@@ -297,7 +340,39 @@ def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str
             raise ConfigError(src, f"{key}.{k}", f"unknown device {s[k]!r}; defined: {known}")
     if kind == "batch":
         s.setdefault("max_batch", 64)
+    if kind == "listen":
+        s.setdefault("backlog", 511)
+        s.setdefault("rto", 1e9 / UNITS_NS[out["scenario"]["time_unit"]])  # 1 s
+        s.setdefault("syn_retries", 6)
     return s
+
+
+def _check_listens(out: dict[str, Any], src: str) -> None:
+    """Each listen stage's ``until`` is a stage after it on every route that crosses it."""
+    stages = out["stages"]
+    p = out["path"]
+    routes = {"": p["route"]} if "route" in p else p["routes"]
+    for name, s in stages.items():
+        if s["kind"] != "listen":
+            continue
+        key = f"stages.{name}.until"
+        until = s["until"]
+        if until not in stages:
+            raise ConfigError(src, key, f"unknown stage {until!r}; defined: "
+                              f"{', '.join(sorted(stages))}")
+        if stages[until]["kind"] == "listen":
+            raise ConfigError(src, key, f"{until!r} is a listen stage; name the stage that "
+                              "accepts the connection")
+        for cls, route in routes.items():
+            if name not in route:
+                continue
+            where = f"path.routes.{cls}" if "routes" in p else "path.route"
+            if route.count(name) > 1:
+                raise ConfigError(src, where, f"crosses the listen stage {name!r} more than "
+                                  "once")
+            if until not in route[route.index(name) + 1:]:
+                raise ConfigError(src, key, f"{until!r} is not after {name!r} on {where}: a "
+                                  "connection would never leave the accept queue")
 
 
 def _resolve_workload(t: dict[str, Any], src: str) -> dict[str, Any]:
@@ -375,7 +450,9 @@ def to_model(r: dict[str, Any]) -> Model:
             context=s.get("context"), device=s.get("device"), max_batch=s.get("max_batch", 1),
             window_ns=s["window"] * u, per_batch=dist(s["per_batch"], f"stages.{name}.per_batch"),
             batch_device=s.get("batch_device"),
-            batch_device_when=tuple(s["batch_device_when"]), description=s["description"],
+            batch_device_when=tuple(s["batch_device_when"]),
+            backlog=s.get("backlog", 0), until=s.get("until"), rto_ns=s.get("rto", 0.0) * u,
+            syn_retries=s.get("syn_retries", 0), description=s["description"],
         )
     devices = {n: DeviceSpec(n, dist(d["service"], f"devices.{n}.service"), d["per_byte"] * u,
                              d["servers"], d["description"])
@@ -400,5 +477,8 @@ def to_model(r: dict[str, Any]) -> Model:
         interarrival=inter, clients=w.get("clients", 0), pipeline=w["pipeline"],
         think=dist(w["think"], "workload.think"), requests=w["requests"],
         warmup=round(w["warmup"] * w["requests"]), max_in_system=r["run"]["max_in_system"],
-        stage_order=list(r["stages"]),
+        stage_order=list(r["stages"]), timeout_ns=w["timeout"] * u,
+        timers={n: TimerSpec(n, t["context"], t["every"] * u, dist(t["cost"], f"timers.{n}.cost"),
+                             None if t.get("offset") is None else t["offset"] * u)
+                for n, t in r.get("timers", {}).items()},
     )

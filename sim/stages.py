@@ -10,7 +10,10 @@ wire). Its kind says what it costs:
   latency that nothing queues for), fixed plus per byte;
 * ``device``: a visit to a device with its own queue (a disk flush, a link's
   transmission), see :mod:`sim.devices`;
-* ``batch``: a batching stage on a context, see :mod:`sim.batching`.
+* ``batch``: a batching stage on a context, see :mod:`sim.batching`;
+* ``listen``: a listening socket's accept queue (a connection waits there from its SYN
+  until a later stage, ``until``, accepts it); a SYN that finds ``backlog`` connections
+  waiting is dropped and retransmitted by the client, see :mod:`sim.admission`.
 
 At run time stages become *segments* (:mod:`sim.paths` compiles them): consecutive
 ``cpu`` stages on the same context are one segment that pays their summed cost in one
@@ -33,7 +36,7 @@ from sim.kernel import Kernel
 from sim.randomness import ZERO, Distribution, deterministic
 from sim.requests import Request, advance
 
-STAGE_KINDS = ("cpu", "delay", "device", "batch")
+STAGE_KINDS = ("cpu", "delay", "device", "batch", "listen")
 SIZES = ("request", "reply", "none")
 
 
@@ -74,6 +77,10 @@ class StageSpec:
     per_batch: Distribution = ZERO  # batch: cost paid once per batch
     batch_device: str | None = None  # batch: a device the whole batch then waits for
     batch_device_when: tuple[str, ...] = ()  # ...only if an item of these classes is in it
+    backlog: int = 0  # listen: connections that may wait to be accepted
+    until: str | None = None  # listen: the stage whose completion accepts the connection
+    rto_ns: float = 0.0  # listen: the first SYN retransmission timeout, doubled per retry
+    syn_retries: int = 0  # listen: retransmissions before connect() fails
     description: str = ""
 
 
@@ -283,10 +290,16 @@ class DelaySegment:
 
 
 class Sink:
-    """The end of every route: hands the finished request to whoever waits for it."""
+    """The end of every route: hands the finished request to whoever waits for it, and
+    takes requests that leave the route without finishing it (:meth:`fail`)."""
 
-    def __init__(self, on_done) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, on_done, on_fail=None) -> None:  # type: ignore[no-untyped-def]
         self.on_done = on_done
+        self.on_fail = on_fail
 
     def enter(self, req: Request) -> None:
         self.on_done(req)
+
+    def fail(self, req: Request, reason: str) -> None:
+        """``req`` leaves its route unfinished (``reason``: ``connect``)."""
+        self.on_fail(req, reason)

@@ -12,6 +12,13 @@
 
 A request's class (command) is drawn by weight from the workload's classes, each with the
 bytes it carries each way.
+
+With a ``timeout_ns`` (ab's ``-s``), a request that has not completed within it of its
+send is a failure (a timeout); a closed-loop client then sends its next request. The
+old request keeps going through the system (the server does its work, as a real one does
+until it notices the closed socket) and its completion is ignored. Without a timeout no
+timer is scheduled at all: the sources use their untimed methods. A request that never
+connects (:mod:`sim.admission`) reaches :meth:`failed`: a failure too.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import numpy as np
 
 from sim.kernel import Kernel
 from sim.randomness import BLOCK
-from sim.requests import Request
+from sim.requests import SETTLED, Request
 from sim.stats.recorder import Recorder
 
 
@@ -48,13 +55,55 @@ def class_picker(classes: Sequence[RequestClass], rng: np.random.Generator) -> I
 
 class _Source:
     def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
-                 routes: Sequence[list], recorder: Recorder) -> None:
+                 routes: Sequence[list], recorder: Recorder, timeout_ns: float = 0.0) -> None:
         self.kernel = kernel
         self.classes = classes
         self.picker = picker
         self.routes = routes
         self.recorder = recorder
+        self.timeout_ns = timeout_ns
         self.sent = 0
+        if timeout_ns > 0:
+            self.done = self._done_timed  # type: ignore[method-assign]
+
+    def done(self, req: Request) -> None:
+        """``req`` completed (its reply is in)."""
+        raise NotImplementedError
+
+    def _next(self, req: Request) -> None:
+        """What the client of ``req`` does once it has its outcome."""
+
+    def _settled(self, req: Request) -> bool:
+        """Settle ``req``'s outcome; False if it was settled already (it timed out)."""
+        if req.flags & SETTLED:
+            return False
+        req.flags |= SETTLED
+        return True
+
+    def _arm(self, req: Request) -> None:
+        """Start ``req``'s timeout clock (only with a timeout)."""
+        self.kernel.call_in(self.timeout_ns, self._expire, req)
+
+    def _expire(self, event: object) -> None:
+        req: Request = event._value  # type: ignore[attr-defined]
+        if self._settled(req):
+            self.recorder.timeout(req)
+            self._next(req)
+
+    def _done_timed(self, req: Request) -> None:
+        if req.flags & SETTLED:  # it timed out: the client no longer listens
+            self.recorder.leave(req)
+            return
+        req.flags |= SETTLED
+        type(self).done(self, req)
+
+    def failed(self, req: Request, reason: str) -> None:
+        """``req`` leaves the system without a reply (``reason``: ``connect``)."""
+        if not self._settled(req):
+            self.recorder.leave(req)
+            return
+        self.recorder.connect_failure(req)
+        self._next(req)
 
     def _new(self, client: int, count: int = 1) -> Request:
         i = next(self.picker)
@@ -66,9 +115,12 @@ class _Source:
 
 class OpenSource(_Source):
     def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
-                 routes: Sequence[list], recorder: Recorder, interarrival: Iterator[float]) -> None:
-        super().__init__(kernel, classes, picker, routes, recorder)
+                 routes: Sequence[list], recorder: Recorder, interarrival: Iterator[float],
+                 timeout_ns: float = 0.0) -> None:
+        super().__init__(kernel, classes, picker, routes, recorder, timeout_ns)
         self.interarrival = interarrival
+        if timeout_ns > 0:
+            self._arrive = self._arrive_timed  # type: ignore[method-assign]
 
     def start(self) -> None:
         self.kernel.call_in(next(self.interarrival), self._arrive)
@@ -79,6 +131,13 @@ class OpenSource(_Source):
         self.kernel.call_in(next(self.interarrival), self._arrive)
         req.start()
 
+    def _arrive_timed(self, _event: object) -> None:
+        req = self._new(-1)
+        self.recorder.arrive(1)
+        self.kernel.call_in(next(self.interarrival), self._arrive)
+        self._arm(req)
+        req.start()
+
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
 
@@ -86,11 +145,13 @@ class OpenSource(_Source):
 class ClosedSource(_Source):
     def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
                  routes: Sequence[list], recorder: Recorder, clients: int, pipeline: int,
-                 think: Iterator[float] | None) -> None:
-        super().__init__(kernel, classes, picker, routes, recorder)
+                 think: Iterator[float] | None, timeout_ns: float = 0.0) -> None:
+        super().__init__(kernel, classes, picker, routes, recorder, timeout_ns)
         self.clients = clients
         self.pipeline = pipeline
         self.think = think
+        if timeout_ns > 0:
+            self._send = self._send_timed  # type: ignore[method-assign]
 
     def start(self) -> None:
         for c in range(self.clients):
@@ -101,11 +162,20 @@ class ClosedSource(_Source):
         self.recorder.arrive(req.count)
         req.start()
 
+    def _send_timed(self, client: int) -> None:
+        req = self._new(client, self.pipeline)
+        self.recorder.arrive(req.count)
+        self._arm(req)
+        req.start()
+
     def _wake(self, event: object) -> None:
         self._send(event._value)  # type: ignore[attr-defined]
 
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
+        self._next(req)
+
+    def _next(self, req: Request) -> None:
         t = next(self.think) if self.think is not None else 0.0
         if t > 0:
             self.kernel.call_in(t, self._wake, req.client)

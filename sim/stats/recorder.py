@@ -1,14 +1,21 @@
-"""What one replication records: completions after warm-up, and when to stop.
+"""What one replication records: outcomes after warm-up, and when to stop.
 
-The first ``warmup`` completions (or a few more: a pipelined message is not split) are
-discarded (their latencies, and the CPU, device and stage time booked while they ran):
-at the moment the last of them completes, every counter is reset and the measurement
-window opens. The run stops when ``measure`` more requests have completed, or, for an
-open system, as soon as more than ``max_in_system`` requests are inside it at once
-(saturated: it would only grow).
+A request ends in one *outcome*: a completion (its latency is recorded), a timeout (the
+client gave up waiting, :meth:`Recorder.timeout`) or a connect failure (its SYN was
+dropped on every retransmission, :meth:`Recorder.connect_failure`). The first
+``warmup`` outcomes (or a few more: a pipelined message is not split) are discarded
+(their latencies, and the CPU, device and stage time booked while they ran): at the
+moment the last of them happens, every counter is reset and the measurement window
+opens. The run stops when ``measure`` more outcomes have happened (as ``ab -n`` counts
+failed requests among its ``n``), or, for an open system, as soon as more than
+``max_in_system`` requests are inside it at once (saturated: it would only grow).
 
-Latencies are buffered and added to the histogram and the batch means in blocks. The
-time-average number of requests in the system is kept too, for Little's law.
+Within the window it counts completions (``measured``), ``timeouts``,
+``connect_failures`` and ``syn_retransmits``. Latencies (of completions only) are
+buffered and added to the histogram and the batch means in blocks. The time-average
+number of requests in the system is kept too, for Little's law: a request is in the
+system from its send until it leaves it, which for a request that timed out is when the
+system is done with it (:meth:`Recorder.leave`), not when its client gave up.
 """
 
 from __future__ import annotations
@@ -45,6 +52,13 @@ class Recorder:
         self.saturated = False
         self.finished = False
         self.window_open = False
+        self.timeouts = 0
+        self.connect_failures = 0
+        self.syn_retransmits = 0
+        # outcomes that open the window / end the run: failures lower these, so that
+        # :meth:`complete` (the hot path) compares with one number, as it always did
+        self._open_at = warmup
+        self._stop_at = measure
         self._lat: list[float] = []
         self._times: list[float] = []
         if warmup == 0:
@@ -68,7 +82,7 @@ class Recorder:
         self.in_system -= n
         self.completed += n
         if not self.window_open:
-            if self.completed >= self.warmup:
+            if self.completed >= self._open_at:
                 self._open_window()  # this message's requests still belong to the warm-up
             return
         if n == 1:
@@ -80,7 +94,43 @@ class Recorder:
         self.measured += n
         if len(self._lat) >= FLUSH:
             self._flush()
-        if self.measured >= self.measure:
+        if self.measured >= self._stop_at:
+            self._finish()
+
+    def leave(self, req: Request) -> None:
+        """``req`` leaves the system after its outcome was recorded (a request that timed
+        out completes, or its abandoned SYN is not retransmitted)."""
+        now = self.kernel.env._now
+        self.area += self.in_system * (now - self.t_last)
+        self.t_last = now
+        self.in_system -= req.count
+
+    def timeout(self, req: Request) -> None:
+        """The client gave up on ``req``; it stays in the system until it leaves."""
+        if self.window_open:
+            self.timeouts += req.count
+        self._failed(req.count)
+
+    def connect_failure(self, req: Request) -> None:
+        """``req`` never connected (every SYN dropped): a failure, and it leaves."""
+        self.leave(req)
+        if self.window_open:
+            self.connect_failures += req.count
+        self._failed(req.count)
+
+    def retransmit(self) -> None:
+        """A client retransmits a SYN that the server dropped."""
+        if self.window_open:
+            self.syn_retransmits += 1
+
+    def _failed(self, n: int) -> None:
+        if not self.window_open:
+            self._open_at -= n
+            if self.completed >= self._open_at:
+                self._open_window()
+            return
+        self._stop_at -= n
+        if self.measured >= self._stop_at:
             self._finish()
 
     def _open_window(self) -> None:
