@@ -2,7 +2,9 @@
 
 Prints one table row per scenario point: throughput and latency with their 95%
 intervals, the replications it took and the status (``ok``; ``imprecise`` when the cap on
-replications came before the precision target; ``saturated``). ``--json OUT`` writes
+replications came before the precision target; ``saturated``). A scenario whose workload
+says ``report = "ab"`` also gets ab's summary: requests per second, transfer rate, failed
+requests and the "served within" table. ``--json OUT`` writes
 ``{"results": [row, ...], ...}``, each row holding the fully resolved scenario; the file
 is rewritten after every finished point, so an interrupted sweep keeps what it finished.
 """
@@ -83,6 +85,32 @@ def table_row(row: dict[str, Any]) -> list[str]:
             fmt_estimate(lat["max"]).split(" ")[0], str(row["replications"]), row["status"]]
 
 
+AB_LABEL = 24
+
+
+def ab_report(row: dict[str, Any]) -> str:
+    """``row`` in the layout of ab's summary (each figure with its 95% interval)."""
+    point = ",".join(f"{k.split('.')[-1]}={v}" for k, v in row["sweep"].items())
+    errors = row["errors"]
+    failed = errors["timeouts"] + errors["connect_failures"]
+    lines = [f"{row['scenario']}{' ' + point if point else ''}: as ab reports it "
+             f"(over {row['replications']} replications)",
+             f"{'Complete requests:':<{AB_LABEL}}{row['completed_requests'] + failed}",
+             f"{'Failed requests:':<{AB_LABEL}}{failed}",
+             f"   (Connect: {errors['connect_failures']}, Timeout: {errors['timeouts']}; "
+             f"SYN retransmissions: {errors['syn_retransmits']})",
+             f"{'Requests per second:':<{AB_LABEL}}{fmt_estimate(row['throughput_rps'])} "
+             "[#/sec] (mean)",
+             f"{'Transfer rate:':<{AB_LABEL}}{fmt_estimate(row['transfer_kbytes_per_s'])} "
+             "[Kbytes/sec] received",
+             "",
+             "Percentage of the requests served within a certain time (ms)"]
+    for pct, est in row["served_within_ms"].items():
+        tail = " (longest request)" if pct == "100" else ""
+        lines.append(f" {pct:>3}%  {fmt_estimate(est)}{tail}")
+    return "\n".join(lines)
+
+
 def _command(args: argparse.Namespace) -> list[str]:
     """The command line that repeats this run (from the parsed arguments, not sys.argv,
     which is another program's when ``sim.cli.main`` is called in-process)."""
@@ -136,6 +164,9 @@ def main(args: argparse.Namespace) -> int:
                     worst = ", ".join(f"{k} at {u:.0%}" for k, u in r["saturated_by"].items())
                     print(f"{r['scenario']}: saturated before running: offered load {worst}; "
                           "lower the arrival rate or add capacity")
+                elif r["resolved_scenario"]["workload"].get("report") == "ab":
+                    print()
+                    print(ab_report(r))
             if args.json_out:
                 print(f"wrote {args.json_out}", file=sys.stderr)
     return 0
