@@ -37,7 +37,7 @@ from sim.scenario import read_toml
 from sim.stages import STAGE_KINDS
 
 COST_KEYS = ("cost", "per_byte", "per_command", "per_batch")
-TIMERS_SUPPORTED = False  # the engine's [timers] section is being added
+TIMERS_SUPPORTED = True
 PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")
 
 

@@ -10,7 +10,8 @@ that GET does not?); :func:`route_of` reads one class's route back in order.
 :func:`compile_route` turns a route into runtime segments and coalesces: consecutive
 ``cpu`` stages on the same context become one segment, consecutive ``delay`` stages one
 timer. Batching stages are shared by every route that crosses them (they hold a queue);
-the ``cpu`` stages that follow one on its own context are paid inside the batch, per item.
+the ``cpu`` stages that follow one on its own context are paid inside the batch, per item,
+when that context has one thread (an event loop serving what the batch brought).
 A ``listen`` stage (:mod:`sim.admission`) is shared too (it holds the accept queue); the
 segment holding its ``until`` stage ends right after that stage, and a
 :class:`~sim.admission.Release` marker follows it. When ``until`` is a batching stage
@@ -157,7 +158,11 @@ class Segmenter:
             spec = self.stages[name]
             # connections that leave an accept queue once this stage completes
             accepts = pending.pop(name, [])
-            if batch is not None and spec.kind == "cpu" and spec.context == batch_context:
+            # a batch absorbs the cpu stages after it on its own context when one thread
+            # runs both (an event loop); where the context has several threads (worker
+            # processes), the softirq's batch and the workers' stages are separate tasks
+            if (batch is not None and spec.kind == "cpu" and spec.context == batch_context
+                    and self.contexts[spec.context].threads == 1):  # type: ignore[index]
                 batch_specs.append(spec)
                 after_batch.extend(accepts)
                 continue
