@@ -36,11 +36,13 @@ system-deps:
 	    { echo "Debian package $$p did not install"; exit 1; }; done; \
 	else echo "not root: Debian packages$$missing not installed; harness tests will be skipped"; fi
 
-# The main job: Table 1 of the reference study, every cell measured beside predicted,
-# in and out of sample, and the study's Fig. 1 redrawn (out/table1.png).
+# The main job: the reference study's four tables (Redis, two HTTP services, start-up),
+# every cell measured beside predicted, in and out of sample, and its figures redrawn
+# (out/jaworski2019-table1.png ... table4.png; every report in out/jaworski2019.json).
 run: install
 	mkdir -p out
-	$(BIN)/uksim validate jaworski2019 --table 1 --json out/table1.json --plot out/table1.png
+	$(BIN)/uksim validate jaworski2019 --table all --json out/jaworski2019.json \
+	  --plot out/jaworski2019.png
 
 # The engine against queueing theory (M/M/1, M/D/1, M/M/4, a tandem, a closed network).
 theory: install
