@@ -176,7 +176,8 @@ def test_no_aof_takes_the_fsync_off_the_write_path() -> None:
 @pytest.mark.parametrize("argv,needle", [
     (["--platform", "nosuch"], "unknown platform 'nosuch'; known: container"),
     (["--platform", "osv_kvm", "--vs", "nosuch"], "unknown platform 'nosuch'"),
-    (["--platform", "osv_kvm", "--app", "memcached"], "unknown app 'memcached'; known: nginx, redis, result, vote"),
+    (["--platform", "osv_kvm", "--app", "memcached"],
+     "unknown app 'memcached'; known: nginx, redis, result, vote"),
     (["--platform", "osv_kvm", "--test", "FLY"], "unknown test 'FLY' for redis-benchmark; "
                                                  "known: PING_INLINE"),
 ])

@@ -83,8 +83,11 @@ def test_the_log_line_takes_the_platforms_path():
     raw = _raw("rumprun_kvm")
     console = raw["stages"]["rump.log_console"]["cost"]
     pipe = _raw("ubuntu_bare")["stages"]["srv.log_pipe"]["cost"]
-    mean = (lambda c: c["mean"] if isinstance(c, dict) else c)
-    assert mean(console) > 100 * mean(pipe)
+    assert _mean(console) > 100 * _mean(pipe)
+
+
+def _mean(cost) -> float:
+    return cost["mean"] if isinstance(cost, dict) else cost
 
 
 def test_an_app_naming_a_missing_service_is_a_clear_error(tmp_path, monkeypatch):
