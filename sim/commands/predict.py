@@ -98,7 +98,8 @@ def print_tool_report(row: dict[str, Any], workload: str) -> None:
     print(f"Complete requests:      {row['completed_requests']}")
     errors = row.get("errors") or {}
     if errors:
-        print(f"Failed requests:        {sum(int(v) for v in errors.values())} "
+        failed = int(errors.get("timeouts", 0)) + int(errors.get("connect_failures", 0))
+        print(f"Failed requests:        {failed} "
               f"({', '.join(f'{k} {v}' for k, v in errors.items())})")
     print(f"Requests per second:    {_ci(m['requests_per_s'], '{:,.2f}')} [#/sec]")
     print(f"Time per request:       {_ci(_mean_ms(row), '{:.3f}')} [ms] (mean)")
