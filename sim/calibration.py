@@ -186,8 +186,7 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
                 train = [pt for pt in points if pt[0][1] != p]
                 cal.leave_one_platform_out[p] = fit(exp, base, train, measured, deps, pool,
                                                     start=full.values, max_iterations=6)
-            for t in sorted({exp.label(pt) for pt in points}, key=[exp.label(q) for q in
-                                                                     points].index):
+            for t in dict.fromkeys(exp.label(pt) for pt in points):
                 say(f"leave out {'metric' if exp.by_metric else 'test'} {t}")
                 train = [pt for pt in points if exp.label(pt) != t]
                 cal.leave_one_test_out[t] = fit(exp, base, train, measured, deps, pool,

@@ -37,7 +37,6 @@ from sim.scenario import read_toml
 from sim.stages import STAGE_KINDS
 
 COST_KEYS = ("cost", "per_byte", "per_command", "per_batch")
-TIMERS_SUPPORTED = True
 PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")
 
 
@@ -273,7 +272,7 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
             "classes": [{"name": test, "request_bytes": float(cmd_spec.get("request_bytes", 0)),
                          "reply_bytes": float(cmd_spec.get("reply_bytes", 0))}],
         },
-        **({"timers": timers} if timers and TIMERS_SUPPORTED else {}),
+        **({"timers": timers} if timers else {}),
         "run": {"reps": settings.reps, "max_reps": settings.max_reps,
                 "precision": settings.precision, "workers": settings.workers},
     }

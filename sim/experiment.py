@@ -60,6 +60,11 @@ class Experiment:
     def by_metric(self) -> bool:
         return bool(self.metrics)
 
+    @property
+    def fitted_metrics(self) -> tuple[str, ...]:
+        """The metrics a calibration fits and the headline errors average."""
+        return self.fit_metrics or self.metrics or (self.metric,)
+
     def label(self, point: Point) -> str:
         """The table's row of a data point: its test, or its metric."""
         return point[1] if self.by_metric else point[0][0]
@@ -85,10 +90,10 @@ class Experiment:
 
     def fit_points(self) -> list[Point]:
         """The points a calibration fits: reliable, on training platforms, fitted metrics."""
-        chosen = set(self.fit_metrics or self.metrics or (self.metric,))
         train = {c[1] for c in self.train_cells}
         return [pt for pt in self.measured_points()
-                if pt[1] in chosen and pt[0][1] in train and pt[0][1] not in self.unreliable]
+                if pt[1] in self.fitted_metrics and pt[0][1] in train
+                and pt[0][1] not in self.unreliable]
 
     @property
     def cells(self) -> list[Cell]:

@@ -46,7 +46,6 @@ def reply_bytes(resolved: dict[str, Any]) -> float:
 
 def run_metrics(row: dict[str, Any]) -> dict[str, tuple[float | None, list[float | None]]]:
     """A predicted row's metrics, each (value, 95% interval), in a table's units."""
-    size = reply_bytes(row["resolved_scenario"]) / 1024.0
     thr = row["throughput_rps"]
     lat = row["latency_ms"]
 
@@ -55,7 +54,8 @@ def run_metrics(row: dict[str, Any]) -> dict[str, tuple[float | None, list[float
         return (None if v is None else v * k,
                 [None if x is None else x * k for x in d["ci95"]])
 
-    return {"requests_per_s": scaled(thr, 1.0), "kbytes_per_s": scaled(thr, size),
+    return {"requests_per_s": scaled(thr, 1.0),
+            "kbytes_per_s": scaled(row["transfer_kbytes_per_s"], 1.0),
             "latency_p50_ms": scaled(lat["p50"], 1.0), "latency_p90_ms": scaled(lat["p90"], 1.0),
             "latency_p100_ms": scaled(lat["max"], 1.0)}
 

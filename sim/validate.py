@@ -89,10 +89,8 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
     folds = load_folds(calibration)
     measured = exp.measured_points()
     cells = exp.cells
-    headline = set(exp.fit_points()) | {pt for pt in measured if pt[0][1] not in
-                                        {c[1] for c in exp.train_cells}}
-    headline = {pt for pt in headline if pt[0][1] not in exp.unreliable and
-                (not exp.by_metric or pt[1] in (exp.fit_metrics or exp.metrics))}
+    headline = {pt for pt in measured
+                if pt[1] in exp.fitted_metrics and pt[0][1] not in exp.unreliable}
     n = workers or (mp.cpu_count() or 1)
     pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) if n > 1 else None
     try:
@@ -103,7 +101,7 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
             for kind, values, keys_of, target in (
                 ("platform", folds.platform, lambda c: [c[1]], lopo),
                 ("test", folds.test,
-                 lambda c: list(exp.fit_metrics or exp.metrics) if exp.by_metric else [c[0]],
+                 lambda c: list(exp.fitted_metrics) if exp.by_metric else [c[0]],
                  loto),
             ):
                 jobs: dict[tuple[Cell, str], ParameterSet] = {}
@@ -161,10 +159,8 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
                 cell["leave_one_platform_out_priors"] = folds.frozen_platform.get(platform, [])
             # leave one test out: the fold without this test (for a table of metrics,
             # without this metric; a metric no fit uses is out of sample in every fold)
-            key = metric if exp.by_metric else test
-            if (c, key) not in loto and exp.by_metric:
-                key = None  # type: ignore[assignment]
-            v = loto[(c, key)][metric] if key is not None else value
+            fold_run = loto.get((c, metric if exp.by_metric else test))
+            v = fold_run[metric] if fold_run is not None else value
             cell["predicted_leave_one_test_out"] = v
             cell["error_pct_leave_one_test_out"] = _err(v, meas)
         out_cells.append(cell)
@@ -201,7 +197,7 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
             m: {k: _mape([x.get(k) for x in reliable if x["test"] == m])
                 for k in ("error_pct", "error_pct_leave_one_platform_out")}
             for m in exp.metrics}
-        extra["headline_metrics"] = list(exp.fit_metrics or exp.metrics)
+        extra["headline_metrics"] = list(exp.fitted_metrics)
         extra["unreliable"] = dict(exp.unreliable)
     return {
         "experiment": exp.name,

@@ -41,7 +41,7 @@ def _rps(raw) -> float:
 def test_connection_set_up_and_tear_down_are_on_the_route_only_without_keepalive():
     closed = _raw("ubuntu_kvm", "result")["path"]["route"]
     kept = _raw("ubuntu_kvm", "result", keepalive=True)["path"]["route"]
-    for stage in ("ab.connect", "guest.syn", "guest.accept", "guest.close", "ab.close"):
+    for stage in ("host.connect", "guest.syn", "guest.accept", "guest.close", "host.close"):
         assert stage in closed and stage not in kept
     # the SYN crosses the host side of the virtio path before the request does
     assert closed.index("guest.syn") < closed.index("guest.napi")

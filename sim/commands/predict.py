@@ -15,20 +15,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from sim.commands.explain import _positive_int
-from sim.commands.run import write_json_atomic
+from sim.commands.run import HEADERS, ab_report, table_row, write_json_atomic
 from sim.composition import Settings, compose
 from sim.errors import UksimError
 from sim.parameters import calibration_path, current_parameters
-from sim.predict import run_metrics
 from sim.runner import RunOptions, run_point
 from sim.scenario import expand_and_resolve
+from sim.textable import render
 
 # which calibration fitted which application's own costs
 APP_CALIBRATION = {"result": "jaworski2019-table2", "vote": "jaworski2019-table3"}
-SERVED_WITHIN = ("50", "66", "75", "80", "90", "95", "98", "99", "100")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,50 +70,11 @@ def main(args: argparse.Namespace) -> int:
     raw = compose(args.host, args.platform, args.app, args.workload, test, params, settings)
     resolved = expand_and_resolve(raw, f"{args.platform}/{args.app}/{test}")[0]
     row = run_point(resolved, RunOptions(seed=args.seed))
-    print_tool_report(row, args.workload)
+    if args.workload in ("ab", "wrk"):
+        print(ab_report(row))
+    else:
+        print(render(HEADERS, [table_row(row)]))
     if args.json_out:
         write_json_atomic(args.json_out, {"calibration": name, **row})
         print(f"wrote {args.json_out}", file=sys.stderr)
     return 0
-
-
-def _ci(v: tuple[float | None, list[float | None]], fmt: str) -> str:
-    value, (lo, hi) = v
-    if value is None:
-        return "-"
-    if lo is None or hi is None:
-        return fmt.format(value)
-    return f"{fmt.format(value)} (95% CI {fmt.format(lo)} to {fmt.format(hi)})"
-
-
-def print_tool_report(row: dict[str, Any], workload: str) -> None:
-    """The prediction laid out as the load tool prints its own results."""
-    m = run_metrics(row)
-    wl = row["resolved_scenario"]["workload"]
-    print(f"Scenario:               {row['scenario']} ({row['status']}, "
-          f"{row['replications']} replications)")
-    print(f"Concurrency Level:      {wl['clients']}")
-    print(f"Complete requests:      {row['completed_requests']}")
-    errors = row.get("errors") or {}
-    if errors:
-        failed = int(errors.get("timeouts", 0)) + int(errors.get("connect_failures", 0))
-        print(f"Failed requests:        {failed} "
-              f"({', '.join(f'{k} {v}' for k, v in errors.items())})")
-    print(f"Requests per second:    {_ci(m['requests_per_s'], '{:,.2f}')} [#/sec]")
-    print(f"Time per request:       {_ci(_mean_ms(row), '{:.3f}')} [ms] (mean)")
-    print(f"Transfer rate:          {_ci(m['kbytes_per_s'], '{:,.2f}')} [Kbytes/sec] received")
-    print()
-    print("Percentage of the requests served within a certain time (ms)")
-    within = row.get("served_within_ms") or {
-        "50": row["latency_ms"]["p50"], "90": row["latency_ms"]["p90"],
-        "99": row["latency_ms"]["p99"], "100": row["latency_ms"]["max"]}
-    for q in SERVED_WITHIN:
-        if q in within and within[q]["value"] is not None:
-            label = f"{q}%" if q != "100" else "100%"
-            tail = " (longest request)" if q == "100" else ""
-            print(f"  {label:>5s}  {within[q]['value']:8.1f}{tail}")
-
-
-def _mean_ms(row: dict[str, Any]) -> tuple[float | None, list[float | None]]:
-    d = row["latency_ms"]["mean"]
-    return d["value"], d["ci95"]
