@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__
+from sim.commands.argtypes import at_least_two, positive_int
 from sim.explain import (
     ACCOUNTING_TOLERANCE,
     Comparison,
@@ -40,13 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", default="GET", help="workload test, e.g. GET, SET, LRANGE_600")
     p.add_argument("--vs", metavar="P2", default=None,
                    help="a second platform to explain under the same test and load")
-    p.add_argument("-c", dest="clients", type=_positive_int, default=10,
+    p.add_argument("-c", dest="clients", type=positive_int, default=10,
                    help="connections (default 10)")
-    p.add_argument("-P", dest="pipeline", type=_positive_int, default=10,
+    p.add_argument("-P", dest="pipeline", type=positive_int, default=10,
                    help="commands per message (pipeline, default 10)")
-    p.add_argument("-n", dest="requests", type=_positive_int, default=20_000,
+    p.add_argument("-n", dest="requests", type=positive_int, default=20_000,
                    help="measured requests per replication (default 20000)")
-    p.add_argument("--reps", type=_at_least_two, default=3,
+    p.add_argument("--reps", type=at_least_two, default=3,
                    help="replications (default 3; the intervals are over them)")
     p.add_argument("--no-aof", dest="aof", action="store_false",
                    help="append-only file off (default on, with appendfsync always)")
@@ -59,23 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT",
                    help="write the breakdown as JSON")
     p.set_defaults(handler=main)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
-
-
-def _at_least_two(text: str) -> int:
-    v = _positive_int(text)
-    if v < 2:
-        raise argparse.ArgumentTypeError("must be at least 2 (an interval needs two)")
-    return v
 
 
 def _us(x: float) -> str:

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.commands.explain import _positive_int
+from sim.commands.argtypes import at_least_two, positive_int
 from sim.commands.run import HEADERS, ab_report, table_row, write_json_atomic
 from sim.composition import Settings, compose
 from sim.errors import UksimError
@@ -39,16 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", default=None,
                    help="the workload's test (default: GET)")
     p.add_argument("--host", default="i5-3470", help="host model (default i5-3470)")
-    p.add_argument("-c", dest="clients", type=_positive_int, default=None,
+    p.add_argument("-c", dest="clients", type=positive_int, default=None,
                    help="concurrency: connections (default: the workload's)")
-    p.add_argument("-n", dest="requests", type=_positive_int, default=20_000,
+    p.add_argument("-n", dest="requests", type=positive_int, default=20_000,
                    help="measured requests per replication (default 20000)")
-    p.add_argument("-P", dest="pipeline", type=_positive_int, default=None,
+    p.add_argument("-P", dest="pipeline", type=positive_int, default=None,
                    help="commands per message (redis-benchmark's -P)")
     p.add_argument("-k", dest="keepalive", action="store_true", default=None,
                    help="keep-alive (ab's -k): no connection per request")
     p.add_argument("--no-aof", dest="aof", action="store_false", help="Redis without AOF")
-    p.add_argument("--reps", type=_positive_int, default=3, help="replications (default 3)")
+    p.add_argument("--reps", type=at_least_two, default=3, help="replications (default 3)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--calibration", default=None, metavar="NAME",
                    help="calibration in models/calibration (default: see above)")
@@ -60,8 +60,6 @@ def main(args: argparse.Namespace) -> int:
     name = args.calibration or APP_CALIBRATION.get(args.app, "jaworski2019")
     if args.calibration and not calibration_path(name).is_file():
         raise UksimError(f"no calibration {calibration_path(name)}")
-    if args.reps < 2:
-        raise UksimError("--reps must be at least 2 (an interval needs two)")
     params = current_parameters(name)
     settings = Settings(clients=args.clients, pipeline=args.pipeline, requests=args.requests,
                         keepalive=args.keepalive, aof=args.aof, reps=args.reps,

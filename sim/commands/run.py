@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sim.commands.argtypes import at_least_two, nonneg_int
 from sim.resources import scenarios_dir
 from sim.runner import RunOptions, document, run_points
 from sim.scenario import load_scenario
@@ -30,29 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario TOML file(s)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--reps", type=_positive_int, default=None,
+    p.add_argument("--reps", type=at_least_two, default=None,
                    help="exactly this many replications (turns run-length control off)")
-    p.add_argument("--workers", type=_nonneg_int, default=None,
+    p.add_argument("--workers", type=nonneg_int, default=None,
                    help="parallel processes (default: run.workers; 0 = one per core)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key, e.g. workload.rate=0.5 (repeatable)")
     p.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT",
                    help="write results and resolved scenarios as JSON")
     p.set_defaults(handler=main)
-
-
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v < 2:
-        raise argparse.ArgumentTypeError("must be at least 2 (an interval needs two)")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    v = int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
-    return v
 
 
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:

@@ -1,0 +1,35 @@
+"""Argument types shared by the commands: counts that argparse checks, with one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (connections, requests, a pipeline)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def at_least_two(text: str) -> int:
+    """Replications: an interval needs two."""
+    v = positive_int(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError("must be at least 2 (an interval needs two)")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """A whole number of at least 0 (0: the default, e.g. one worker per core)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return v
