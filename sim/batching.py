@@ -15,8 +15,13 @@ same context run inside the batch: their costs are added to each item's (per cla
 since classes may cross different stages), as the work of an event-loop iteration is.
 Optionally the whole batch then waits for one visit to a device (``batch_device``), only
 if it holds an item of the classes in ``batch_device_when`` (Redis: the AOF fsync, only
-when a command changed data). Then all its items move on together, and the next batch
-forms from what has arrived meanwhile.
+when a command changed data); the visit carries those items' request bytes (the device's
+``per_byte``: the file system's cost of the appended bytes). A notification stage among
+the absorbed ones (``suppressed_while``, a virtio kick) is paid at most once per batch,
+when the batch's items leave and only if the stages it watches are empty: the items go
+out back to back, and the first one's notification covers the others, which the other
+side finds while it is still busy with the first. Then all its items move on together,
+and the next batch forms from what has arrived meanwhile.
 
 Time is booked per item: its share of the batch's CPU time as CPU, the device visit in
 full as device time, the rest as waiting.
@@ -32,7 +37,7 @@ from sim.cpu import Context
 from sim.devices import Device
 from sim.kernel import Kernel
 from sim.requests import Request, advance
-from sim.stages import Accounts, Work
+from sim.stages import Accounts, Work, all_empty
 
 
 class BatchSegment:
@@ -51,6 +56,7 @@ class BatchSegment:
         self.device = device
         self.device_classes = device_classes
         self.inv_speed = 1.0 / context.speed
+        self.notify_of: dict[int, tuple[Work, list[list[int]]]] = {}  # class -> kick
         self.waiting: deque[Request] = deque()
         self.busy = False
         self.armed = 0  # version of the pending window timer, 0 when none
@@ -61,6 +67,12 @@ class BatchSegment:
     def set_item_work(self, cls: int, work: Work) -> None:
         """The per-item work of class ``cls``: this stage's and the cpu stages it absorbed."""
         self.items_of[cls] = work
+        self.acct.register(work, "cpu", self.inv_speed)
+
+    def set_notification(self, cls: int, work: Work, watched: list[list[int]]) -> None:
+        """Items of class ``cls`` end with a notification, suppressed while any of the
+        ``watched`` stages' occupancy counters is above zero."""
+        self.notify_of[cls] = (work, watched)
         self.acct.register(work, "cpu", self.inv_speed)
 
     def enter(self, req: Request) -> None:
@@ -110,13 +122,34 @@ class BatchSegment:
         batch: list[Request] = event._value
         dev = self.device
         if dev is not None and any(r.cls in self.device_classes for r in batch):
-            s = dev.service_time(0.0)
-            visit = s + dev.submit(s, self._release, batch)  # service plus the device's queue
+            # what the visit carries: the requests of the classes that trigger it (Redis
+            # appends the commands that changed data to the AOF, as they came in)
+            s = dev.service_time(sum(r.request_bytes for r in batch
+                                     if r.cls in self.device_classes))
+            visit = s + dev.submit(s, self._send, batch)  # service plus the device's queue
             acct = self.acct
             for req in batch:
                 acct._device[self.index] += visit
                 req.work += visit  # so that _release books only the rest as waiting
             return
+        self._send(event)
+
+    def _send(self, event: Any) -> None:
+        """The items leave: first a notification, if one of them needs it (see above)."""
+        batch: list[Request] = event._value
+        if self.notify_of:
+            for req in batch:
+                kick = self.notify_of.get(req.cls)
+                if kick is not None:
+                    work, watched = kick
+                    if all_empty(watched):
+                        cost = work.cost_fixed(req)
+                        share = cost * self.inv_speed / len(batch)
+                        for r in batch:
+                            r.work += share
+                        self.context.submit(cost, self._release, batch)
+                        return
+                    break
         self._release(event)
 
     def _release(self, event: Any) -> None:

@@ -97,7 +97,8 @@ def fit(exp: Experiment, base: ParameterSet, train: list[Point], measured: dict[
     cells = list(dict.fromkeys(c for c, _ in train))  # each run once, whatever it gives
     used = set().union(*(deps[c] for c in cells))
     free = [n for n in base.free_names if n in used]
-    frozen = [n for n in base.free_names if n not in used]
+    in_experiment = set().union(*deps.values())
+    frozen = [n for n in base.free_names if n not in used and n in in_experiment]
     specs: list[Parameter] = [base.params[n] for n in free]
     lo = np.log([max(p.bounds[0], 1e-9) for p in specs])
     hi = np.log([p.bounds[1] for p in specs])

@@ -173,6 +173,16 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         else:
             raise ConfigError(p_src, "vars", f"stage {name!r} on the route of {test} is defined "
                               "in none of the host, platform, app or workload files")
+    # a notification watches stages of the path: those this route does not cross never
+    # hold its messages (a name defined nowhere is a mistake)
+    for name, spec in stages.items():
+        watched = spec.get("suppressed_while", [])
+        for w in watched:
+            if not any(w in data.get("stages", {}) for _src, data in pools):
+                raise ConfigError(p_src, f"stages.{name}.suppressed_while",
+                                  f"names the stage {w!r}, defined in no model file")
+        if watched:
+            spec["suppressed_while"] = [w for w in watched if w in stages]
     _add_variability(stages, params)
     writes = "writes" in flags
     for spec in stages.values():
@@ -237,6 +247,9 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
                 d["service"] = _gamma(evaluate(d["service"], params, variables, p_src,
                                                f"devices.{name}.service"),
                                       params["variability.flush_cv"])
+            if "per_byte" in d:
+                d["per_byte"] = evaluate(d["per_byte"], params, variables, p_src,
+                                         f"devices.{name}.per_byte")
             devices[name] = d
 
     timers = {}

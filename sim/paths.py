@@ -32,7 +32,18 @@ from sim.batching import BatchSegment
 from sim.cpu import Context
 from sim.devices import Device, DeviceSegment
 from sim.kernel import Kernel
-from sim.stages import Accounts, CpuSegment, DelaySegment, Sink, StageSpec, Work, combined, summed
+from sim.stages import (
+    Accounts,
+    CpuSegment,
+    DelaySegment,
+    NotifySegment,
+    Sink,
+    StageSpec,
+    TrackedCpuSegment,
+    Work,
+    combined,
+    summed,
+)
 from sim.stats.recorder import Recorder
 
 SEND = "client.send"
@@ -79,6 +90,10 @@ class Segmenter:
         self._batches: dict[str, BatchSegment] = {}
         self._listens: dict[str, ListenSegment] = {}
         self._fixed: dict[str, Any] = {}  # stream name -> its iterator of cost draws
+        # messages inside each stage that a notification watches (suppressed_while): one
+        # counter per stage, shared by every route and class that crosses it
+        self._occupancy: dict[str, list[int]] = {
+            w: [0] for s in stages.values() for w in s.suppressed_while}
 
     def _stream(self, name: str, dist: Any) -> Any:
         # one iterator per named stream, shared by every crossing of the same stages (a
@@ -148,8 +163,13 @@ class Segmenter:
                 return
             work = self._work(run)
             if run[0].kind == "cpu":
-                segments.append(CpuSegment(self.kernel, self.contexts[run[0].context],  # type: ignore[index]
-                                           work, self.acct))
+                context = self.contexts[run[0].context]  # type: ignore[index]
+                tracked = [self._occupancy[x.name] for x in run if x.name in self._occupancy]
+                if tracked:
+                    segments.append(TrackedCpuSegment(self.kernel, context, work, self.acct,
+                                                      tracked))
+                else:
+                    segments.append(CpuSegment(self.kernel, context, work, self.acct))
             else:
                 segments.append(DelaySegment(self.kernel, work, self.acct))
             run.clear()
@@ -158,6 +178,20 @@ class Segmenter:
             spec = self.stages[name]
             # connections that leave an accept queue once this stage completes
             accepts = pending.pop(name, [])
+            if spec.suppressed_while:  # a notification: its own segment, or the batch's
+                watched = [self._occupancy[w] for w in spec.suppressed_while]
+                work = self._work([spec])
+                if (batch is not None and spec.context == batch_context
+                        and self.contexts[spec.context].threads == 1):  # type: ignore[index]
+                    batch.set_notification(cls_index, work, watched)
+                    after_batch.extend(accepts)
+                    continue
+                close_batch()
+                close_run()
+                segments.append(NotifySegment(self.kernel, self.contexts[spec.context],  # type: ignore[index]
+                                              work, self.acct, watched))
+                segments.extend(x.release for x in accepts)
+                continue
             # a batch absorbs the cpu stages after it on its own context when one thread
             # runs both (an event loop); where the context has several threads (worker
             # processes), the softirq's batch and the workers' stages are separate tasks

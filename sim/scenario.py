@@ -87,6 +87,9 @@ STAGE = Section("stages.NAME", [
     Param("per_batch", "dist", 0.0, "time unit", "cost paid once per batch (batch)"),
     Param("batch_device", "str", None, description="device the batch then visits (batch)"),
     Param("batch_device_when", "list[str]", [], description="classes that trigger it (batch)"),
+    Param("suppressed_while", "list[str]", [], description="cpu: a notification (a virtio "
+          "kick), paid only when none of these cpu stages holds a message; while they do, "
+          "the other side is still busy and finds the message without it (EVENT_IDX)"),
     Param("backlog", "int", None, "connections", "connections that may wait to be accepted; "
           "a SYN arriving when this many wait is dropped (listen; Linux: min(backlog, "
           "somaxconn); default 511, nginx's and Node's)", minimum=1),
@@ -295,6 +298,7 @@ def resolve(raw: dict[str, Any], src: str) -> dict[str, Any]:
     out["workload"] = _resolve_workload(_table(raw, "workload", src), src)
     out["path"] = _resolve_path(_table(raw, "path", src), out, src)
     _check_listens(out, src)
+    _check_notifications(out, src)
     out["timers"] = {}
     for name, t in _table(raw, "timers", src).items():
         tm = out["timers"][name] = TIMER.resolve(t, src, f"timers.{name}")
@@ -309,7 +313,7 @@ def resolve(raw: dict[str, Any], src: str) -> dict[str, Any]:
 
 LISTEN_KEYS = ("backlog", "until", "rto", "syn_retries")
 NOT_LISTEN = ("context", "device", "cost", "per_byte", "bytes", "per_command", "max_batch",
-              "window", "per_batch", "batch_device", "batch_device_when")
+              "window", "per_batch", "batch_device", "batch_device_when", "suppressed_while")
 
 
 def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str, Any]:
@@ -323,9 +327,10 @@ def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str
             raise ConfigError(src, f"{key}.{k}", f"a {kind} stage needs {k}")
     forbidden = {
         "cpu": ("device", "max_batch", "batch_device", *LISTEN_KEYS),
-        "delay": ("context", "device", "max_batch", "batch_device", *LISTEN_KEYS),
-        "device": ("context", "max_batch", "batch_device", *LISTEN_KEYS),
-        "batch": ("device", *LISTEN_KEYS),
+        "delay": ("context", "device", "max_batch", "batch_device", "suppressed_while",
+                  *LISTEN_KEYS),
+        "device": ("context", "max_batch", "batch_device", "suppressed_while", *LISTEN_KEYS),
+        "batch": ("device", "suppressed_while", *LISTEN_KEYS),
         "listen": NOT_LISTEN,
     }[kind]
     for k in forbidden:
@@ -373,6 +378,23 @@ def _check_listens(out: dict[str, Any], src: str) -> None:
             if until not in route[route.index(name) + 1:]:
                 raise ConfigError(src, key, f"{until!r} is not after {name!r} on {where}: a "
                                   "connection would never leave the accept queue")
+
+
+def _check_notifications(out: dict[str, Any], src: str) -> None:
+    """A notification watches cpu stages, and its own cost is a fixed one."""
+    stages = out["stages"]
+    for name, s in stages.items():
+        key = f"stages.{name}.suppressed_while"
+        for w in s["suppressed_while"]:
+            if w not in stages:
+                raise ConfigError(src, key, f"unknown stage {w!r}; defined: "
+                                  f"{', '.join(sorted(stages))}")
+            if stages[w]["kind"] != "cpu" or stages[w]["suppressed_while"]:
+                raise ConfigError(src, key, f"{w!r} must be a cpu stage that is not itself a "
+                                  "notification (its messages are counted while it works)")
+        if s["suppressed_while"] and (s["per_byte"] or s["per_command"]):
+            raise ConfigError(src, key, "a notification costs a fixed amount per message: "
+                              "drop per_byte and per_command")
 
 
 def _resolve_workload(t: dict[str, Any], src: str) -> dict[str, Any]:
@@ -452,7 +474,8 @@ def to_model(r: dict[str, Any]) -> Model:
             batch_device=s.get("batch_device"),
             batch_device_when=tuple(s["batch_device_when"]),
             backlog=s.get("backlog", 0), until=s.get("until"), rto_ns=s.get("rto", 0.0) * u,
-            syn_retries=s.get("syn_retries", 0), description=s["description"],
+            syn_retries=s.get("syn_retries", 0),
+            suppressed_while=tuple(s["suppressed_while"]), description=s["description"],
         )
     devices = {n: DeviceSpec(n, dist(d["service"], f"devices.{n}.service"), d["per_byte"] * u,
                              d["servers"], d["description"])

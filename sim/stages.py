@@ -81,6 +81,9 @@ class StageSpec:
     until: str | None = None  # listen: the stage whose completion accepts the connection
     rto_ns: float = 0.0  # listen: the first SYN retransmission timeout, doubled per retry
     syn_retries: int = 0  # listen: retransmissions before connect() fails
+    # cpu: a notification, paid only when none of these stages holds a message (the other
+    # side is idle and must be told; while it still works it polls: virtio's EVENT_IDX)
+    suppressed_while: tuple[str, ...] = ()
     description: str = ""
 
 
@@ -271,6 +274,64 @@ class CpuSegment:
         self.acct.wait[self.first] += (self._env._now - req.t_seg) - req.work * self.inv_speed
         req.pos += 1  # advance(req), inlined on the hot path
         req.route[req.pos].enter(req)
+
+
+class TrackedCpuSegment(CpuSegment):
+    """A :class:`CpuSegment` that counts the messages inside it (queued or running), for
+    the notifications that are suppressed while it holds any (:class:`NotifySegment`)."""
+
+    def __init__(self, kernel: Kernel, context: Context, work: Work, acct: Accounts,
+                 counters: list[list[int]]) -> None:
+        super().__init__(kernel, context, work, acct)
+        self.counters = counters  # one per watched stage, shared by every route crossing it
+        self._enter_untracked = self.enter
+        self.enter = self._enter_tracked  # type: ignore[method-assign]
+
+    def _enter_tracked(self, req: Request) -> None:
+        for c in self.counters:
+            c[0] += 1
+        self._enter_untracked(req)
+
+    def _done(self, event: object) -> None:
+        for c in self.counters:
+            c[0] -= 1
+        super()._done(event)
+
+
+def all_empty(counters: list[list[int]]) -> bool:
+    """True when none of the watched stages holds a message: a notification is needed."""
+    return not any(c[0] for c in counters)
+
+
+class NotifySegment:
+    """A notification of another context (a virtio kick: a VM exit), paid on its own
+    context only when the stages it watches are empty; otherwise the other side, still
+    busy with earlier messages, will find this one without being told."""
+
+    def __init__(self, kernel: Kernel, context: Context, work: Work, acct: Accounts,
+                 watched: list[list[int]]) -> None:
+        self.kernel = kernel
+        self.context = context
+        self.work = work
+        self.acct = acct
+        self.watched = watched
+        self.inv_speed = 1.0 / context.speed
+        acct.register(work, "cpu", self.inv_speed)
+
+    def enter(self, req: Request) -> None:
+        if not all_empty(self.watched):
+            advance(req)
+            return
+        w = self.work.cost_fixed(req)
+        req.work = w
+        req.t_seg = self.kernel.env._now
+        self.context.submit(w, self._done, req)
+
+    def _done(self, event: object) -> None:
+        req: Request = event._value  # type: ignore[attr-defined]
+        self.acct.wait[self.work.first] += ((self.kernel.env._now - req.t_seg)
+                                            - req.work * self.inv_speed)
+        advance(req)
 
 
 class DelaySegment:

@@ -44,12 +44,14 @@ class Folds:
 
 def load_folds(path: Path) -> Folds:
     raw = read_toml(path)
+    fitted = set(raw.get("fitted", {}))  # what the experiment's cells use
 
     def part(key: str) -> tuple[dict[str, dict[str, float]], dict[str, list[str]]]:
         values: dict[str, dict[str, float]] = {}
         frozen: dict[str, list[str]] = {}
         for left_out, table in raw.get(key, {}).items():
-            frozen[left_out] = list(table.get("frozen_at_prior", []))
+            # a layer no cell of the experiment uses is not "left at its prior" by a fold
+            frozen[left_out] = [n for n in table.get("frozen_at_prior", []) if n in fitted]
             values[left_out] = {k: float(v) for k, v in table.items()
                                 if k not in ("frozen_at_prior", "rms_log_residual")}
         return values, frozen

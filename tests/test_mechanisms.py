@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from simkit import THEORY, Trace, assemble, scenario
 
+from sim.errors import ConfigError
 from sim.runner import RunOptions, run_points
 from sim.scenario import load_scenario
 from sim.stats.estimators import MAX_BATCHES, BatchMeans
@@ -95,6 +96,67 @@ def test_batch_visits_its_device_only_when_it_holds_a_class_that_needs_it():
     t.send(302, SET)  # and it holds a SET, so both wait for the disk: 423
     assert t.run() == [11, 131, 142, 311, 423, 423]
     assert a.devices["disk"].visits == 2
+
+
+def test_the_batch_device_visit_carries_the_bytes_of_the_items_that_trigger_it():
+    raw = redis_like()
+    raw["devices"]["disk"]["per_byte"] = 0.5  # ns per byte appended
+    a = assemble(raw)
+    t = Trace(a)
+    GET, SET = 0, 1
+    t.send(0, SET, request_bytes=40)     # 0..11, disk 100 + 0.5 x 40 -> 131
+    t.send(290, GET)                     # 290..301
+    t.send(295, GET, request_bytes=400)  # these two form one batch: 301..313; the GET's
+    t.send(296, SET, request_bytes=200)  # bytes do not go to disk: + 100 + 0.5 x 200 -> 513
+    assert t.run() == [131, 301, 513, 513]
+
+
+def kick_scenario(drain_ns: float, *, batch: bool) -> dict:
+    """A server's send path ending in a notification of the core that drains its queue."""
+    stages: dict = {
+        "write": {"kind": "cpu", "context": "server", "cost": 10},
+        "kick": {"kind": "cpu", "context": "server", "cost": 5,
+                 "suppressed_while": ["drain"]},
+        "drain": {"kind": "cpu", "context": "vhost", "cost": drain_ns},
+    }
+    route = ["write", "kick", "drain"]
+    if batch:
+        stages["loop"] = batch_stage(cost=0, per_batch=0, context="server")
+        route = ["loop", *route]
+    return scenario(stages, route, host={"cores": 2},
+                    contexts={"server": {"cores": [0]}, "vhost": {"cores": [1]}})
+
+
+def test_a_notification_is_paid_only_when_the_other_side_has_drained_its_queue():
+    t = Trace(assemble(kick_scenario(100, batch=False)))
+    t.send(0)    # write 0..10, kick (vhost idle) 10..15, drain 15..115
+    t.send(20)   # write 20..30; vhost busy: no kick; drain waits 115..215
+    t.send(300)  # vhost idle again: write 300..310, kick 310..315, drain 315..415
+    assert t.run() == [115, 215, 415]
+
+
+def test_an_event_loop_iteration_kicks_at_most_once_for_all_its_replies():
+    a = assemble(kick_scenario(100, batch=True))
+    t = Trace(a)
+    t.send(0)    # an iteration of one: write 0..10, kick 10..15 (vhost idle), drain 15..115
+    t.send(1)    # the next iteration holds both: writes 15..35; vhost still drains the
+    t.send(2)    # first reply, so no kick: drains 115..215 and 215..315
+    t.send(400)  # later, alone: write 400..410, kick 410..415, drain 415..515
+    assert t.run() == [115, 215, 315, 515]
+    acct = a.acct
+    assert acct.visits[acct.index["kick"]] == 2
+
+
+@pytest.mark.parametrize(("watched", "says"), [
+    (["nowhere"], "unknown stage 'nowhere'"),
+    (["kick"], "must be a cpu stage that is not itself a notification"),
+])
+def test_a_notification_that_watches_no_cpu_stage_is_refused(watched, says):
+    raw = kick_scenario(100, batch=False)
+    raw["stages"]["kick"]["suppressed_while"] = watched
+    with pytest.raises(ConfigError) as err:
+        assemble(raw)
+    assert "stages.kick.suppressed_while" in str(err.value) and says in str(err.value)
 
 
 # ------------------------------------------------------------------- contexts on cores
