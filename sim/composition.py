@@ -99,6 +99,12 @@ def workload_tests(workload: str) -> list[str]:
     return list(_load("workloads", workload)[1].get("tests", {}))
 
 
+def pipelines(workload: str) -> bool:
+    """Whether the load generator can write several requests at once (``-P``)."""
+    wl = _load("workloads", workload)[1].get("workload", {})
+    return bool(wl.get("pipelining", wl.get("kind", "closed") == "closed"))
+
+
 def compose(host: str, platform: str, app: str, workload: str, test: str,
             params: ParameterSet, settings: Settings) -> dict[str, Any]:
     """The raw scenario (as if read from a TOML file) for one test on one platform."""
@@ -253,7 +259,7 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
     for name, spec in a.get("timers", {}).items():
         if not isinstance(spec, dict):
             raise ConfigError(a_src, f"timers.{name}", "expected a table")
-        tm = {k: v for k, v in spec.items() if k not in ("description", "source")}
+        tm = {k: v for k, v in spec.items() if k != "source"}
         for k in ("every", "cost"):
             if k not in tm:
                 raise ConfigError(a_src, f"timers.{name}.{k}", "missing")
@@ -300,7 +306,7 @@ def _sending(src: str, name: str, wl: dict[str, Any], settings: Settings) -> dic
             raise UksimError(f"--timeout must be > 0 s, got {settings.timeout}")
         out["timeout"] = settings.timeout * NS_PER_S
     pipeline = settings.pipeline or wl.get("pipeline", 1)
-    if pipeline > 1 and not wl.get("pipelining", kind == "closed"):
+    if pipeline > 1 and not pipelines(name):
         raise UksimError(f"-P {pipeline}: {name} writes one request at a time (no pipelining)")
     if kind == "closed":
         if settings.rate is not None:
