@@ -145,8 +145,8 @@ def overload_lines(row: dict[str, Any]) -> list[str]:
     if not offered:
         return []
     growth = row.get("latency_growth", {}).get("value")
-    grows = (f"{growth * 1e3:,.3g} ms per second of run" if growth is not None
-             else "with the run")
+    grows = ("with the run" if growth is None else "under 0.01 ms per second of run"
+             if abs(growth) < 1e-5 else f"{growth * 1e3:,.3g} ms per second of run")
     if row["status"] == "saturated":
         return [f"SATURATED: more than run.max_in_system requests were due and unanswered; "
                 f"{offered:,.0f} requests/s is beyond what this path serves"]
