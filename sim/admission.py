@@ -12,8 +12,9 @@ its start again (the client's and the server's SYN processing are paid again). A
 ``syn_retries`` retransmissions (Linux ``tcp_syn_retries``, 6) it waits one more doubled
 timeout and ``connect()`` fails: the request leaves its route through
 :meth:`sim.stages.Sink.fail` and its source counts a connect failure. The retransmission
-times are computed from the request's send time ``t0``, which is where its latency counts
-from (the client's view, as ab's table does).
+times are computed from the time the request was written, ``t_sent`` (its latency counts
+from ``t0``: the same time, as ab's table counts it, unless an open load's request waited
+in its client for a free connection).
 
 If the client gave up on the request meanwhile (a timeout, :mod:`sim.workload`), it has
 closed the socket: the SYN is not retransmitted and the request leaves the system.
@@ -65,8 +66,8 @@ class ListenSegment:
         self.drops += 1
         k = req.flags >> 1  # retransmissions so far
         now = self.kernel.env._now
-        # the (k+1)-th retransmission, or the give-up, at t0 + rto * (2^(k+1) - 1)
-        at = max(req.t0 + self.rto_ns * ((2 << k) - 1), now)
+        # the (k+1)-th retransmission, or the give-up, at t_sent + rto * (2^(k+1) - 1)
+        at = max(req.t_sent + self.rto_ns * ((2 << k) - 1), now)
         acct.wait[self.index] += at - now
         self.kernel.call_at(at, self._retransmit if k < self.syn_retries else self._give_up,
                             req)

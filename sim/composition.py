@@ -11,7 +11,11 @@ The model files in ``models/`` describe pieces of an I/O path declaratively:
 * ``apps/NAME.toml``: the server's stages, the route a command takes through it, and
   what each command does (looks a key up, changes data);
 * ``workloads/NAME.toml``: the load generator's stages, its send and receive path and its
-  tests (command, bytes each way).
+  tests (command, bytes each way); ``[workload] kind`` says how it sends: a closed loop
+  of ``clients`` connections (redis-benchmark, ab, wrk), or an open load at a ``rate``
+  with ``arrivals`` ``fixed`` (evenly spaced, wrk2's ``-R``) or ``poisson``, over at most
+  ``connections`` connections (wrk2). ``include`` in ``[workload]`` pulls in another
+  workload's stages, path and tests (wrk2 is wrk with a schedule).
 
 :func:`compose` joins them for one test into a scenario in the same form as a
 hand-written scenario file (every cost a number of ns, evaluated from the parameter set),
@@ -30,13 +34,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ConfigError
+from sim.errors import ConfigError, UksimError
 from sim.parameters import ParameterSet, evaluate
 from sim.resources import models_dir
 from sim.scenario import read_toml
 from sim.stages import STAGE_KINDS
 
 COST_KEYS = ("cost", "per_byte", "per_command", "per_batch")
+ARRIVALS = ("fixed", "poisson")
+NS_PER_S = 1e9
 PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")
 
 
@@ -44,10 +50,13 @@ PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")
 class Settings:
     """What an experiment chooses: the load, the AOF switch and how long to run."""
 
-    clients: int | None = None  # None: the workload's default
+    clients: int | None = None  # None: the workload's default (an open load's connections)
     pipeline: int | None = None
     keepalive: bool | None = None  # None: the workload's default (ab: off, wrk: on)
     requests: int | None = None
+    rate: float | None = None  # requests/s of an open load (wrk2 -R); only for one
+    arrivals: str | None = None  # an open load's: "fixed" or "poisson"; None: the workload's
+    timeout: float | None = None  # s: a request not answered in time fails (ab -s); None: none
     warmup: float = 0.1
     aof: bool = True
     reps: int = 3
@@ -70,12 +79,13 @@ def _file(kind: str, name: str) -> Path:
 def _load(kind: str, name: str) -> tuple[str, dict[str, Any]]:
     path = _file(kind, name)
     data = read_toml(path)
-    for inc in {**data.get("host", {}), **data.get("platform", {})}.get("include", []):
+    head = {**data.get("host", {}), **data.get("platform", {}), **data.get("workload", {})}
+    for inc in head.get("include", []):
         inc_path = models_dir() / kind / f"{inc}.toml"
         if not inc_path.is_file():
             raise ConfigError(str(path), "include", f"no file {inc}.toml in {kind}/")
         extra = read_toml(inc_path)
-        for section in ("contexts", "stages", "devices"):
+        for section in ("contexts", "stages", "devices", "path", "tests"):
             for k, v in extra.get(section, {}).items():
                 data.setdefault(section, {}).setdefault(k, v)
     return str(path), data
@@ -87,6 +97,12 @@ def platform_names() -> list[str]:
 
 def workload_tests(workload: str) -> list[str]:
     return list(_load("workloads", workload)[1].get("tests", {}))
+
+
+def pipelines(workload: str) -> bool:
+    """Whether the load generator can write several requests at once (``-P``)."""
+    wl = _load("workloads", workload)[1].get("workload", {})
+    return bool(wl.get("pipelining", wl.get("kind", "closed") == "closed"))
 
 
 def compose(host: str, platform: str, app: str, workload: str, test: str,
@@ -256,7 +272,7 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
     for name, spec in a.get("timers", {}).items():
         if not isinstance(spec, dict):
             raise ConfigError(a_src, f"timers.{name}", "expected a table")
-        tm = {k: v for k, v in spec.items() if k not in ("description", "source")}
+        tm = {k: v for k, v in spec.items() if k != "source"}
         for k in ("every", "cost"):
             if k not in tm:
                 raise ConfigError(a_src, f"timers.{name}.{k}", "missing")
@@ -277,11 +293,10 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         "stages": {n: {k: v for k, v in s.items() if k != "source"} for n, s in stages.items()},
         "path": {"route": route},
         "workload": {
-            "kind": wl.get("kind", "closed"),
-            "clients": settings.clients or wl.get("clients", 1),
-            "pipeline": settings.pipeline or wl.get("pipeline", 1),
+            **_sending(w_src, workload, wl, settings),
             "requests": settings.requests or wl.get("requests", 100000),
             "warmup": settings.warmup,
+            **({"report": wl["report"]} if "report" in wl else {}),
             "classes": [{"name": test, "request_bytes": float(cmd_spec.get("request_bytes", 0)),
                          "reply_bytes": float(cmd_spec.get("reply_bytes", 0))}],
         },
@@ -289,6 +304,50 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         "run": {"reps": settings.reps, "max_reps": settings.max_reps,
                 "precision": settings.precision, "workers": settings.workers},
     }
+
+
+def _sending(src: str, name: str, wl: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """How the load generator sends: a closed loop's clients and pipeline, or an open
+    load's arrivals (ns apart) and connections; and its timeout. A setting that does not
+    apply to the generator is an error, not ignored."""
+    kind = wl.get("kind", "closed")
+    if kind not in ("open", "closed"):
+        raise ConfigError(src, "workload.kind", f"expected open or closed, got {kind!r}")
+    out: dict[str, Any] = {"kind": kind}
+    if settings.timeout is not None:
+        if not settings.timeout > 0:
+            raise UksimError(f"--timeout must be > 0 s, got {settings.timeout}")
+        out["timeout"] = settings.timeout * NS_PER_S
+    pipeline = settings.pipeline or wl.get("pipeline", 1)
+    if pipeline > 1 and not pipelines(name):
+        raise UksimError(f"-P {pipeline}: {name} writes one request at a time (no pipelining)")
+    if kind == "closed":
+        if settings.rate is not None:
+            raise UksimError(f"--rate {settings.rate:g}: {name} is a closed loop (each "
+                             "connection sends its next request when the last reply is in), "
+                             "so the server sets its rate; for a fixed rate use --workload "
+                             "wrk2")
+        if settings.arrivals is not None:
+            raise UksimError(f"--arrivals {settings.arrivals}: {name} is a closed loop; "
+                             "arrivals apply to an open-loop generator (wrk2)")
+        return {**out, "clients": settings.clients or wl.get("clients", 1),
+                "pipeline": pipeline}
+    rate = settings.rate if settings.rate is not None else wl.get("rate")
+    if rate is None:
+        raise UksimError(f"{name} sends at a fixed rate: give it with --rate REQUESTS_PER_S")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+        raise UksimError(f"the rate of {name} must be > 0 requests/s, got {rate!r}")
+    arrivals = settings.arrivals or wl.get("arrivals", "fixed")
+    if arrivals not in ARRIVALS:
+        raise ConfigError(src, "workload.arrivals", f"expected one of {', '.join(ARRIVALS)}, "
+                          f"got {arrivals!r}")
+    spacing = NS_PER_S / rate
+    out["interarrival"] = (spacing if arrivals == "fixed"
+                           else {"dist": "exponential", "mean": spacing})
+    connections = settings.clients or wl.get("connections")
+    if connections is not None:
+        out["connections"] = connections
+    return out
 
 
 def _gamma(mean: float, cv: float) -> Any:

@@ -25,6 +25,19 @@ So every nanosecond between a message's send and its last reply is booked to exa
 stage, and the per-message sum equals the mean latency per message up to the edges of
 the measurement window (messages in flight when it opens and when it closes, about
 ``clients`` messages out of ``requests / pipeline``: :data:`ACCOUNTING_TOLERANCE`).
+Three things sit beside the stages:
+
+* an open load's requests may wait in the client for a free connection (wrk2): that wait
+  is booked as the first row, ``client backlog``, since latency counts from when a request
+  was due;
+* requests that fail (timeouts, connect failures) are in the system until they leave it,
+  and the stages book their time as they book anyone's, but no latency holds it: it is
+  reported apart (:attr:`Explanation.failed_us`) and the accounting check compares the
+  stages with the completed messages' latency plus it;
+* periodic work (``[timers.NAME]``, e.g. Node's PostgreSQL poll) holds its context while
+  requests wait behind it; it is on no route, so it is shown apart
+  (:class:`Periodic`): its CPU per message and its share of the context's time. The
+  requests' waiting behind it is in the stages' waiting.
 """
 
 from __future__ import annotations
@@ -33,12 +46,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sim.composition import Settings, compose, platform_names, workload_tests
+from sim.composition import Settings, compose, pipelines, platform_names, workload_tests
 from sim.errors import UksimError
-from sim.parameters import current_parameters
+from sim.parameters import calibration_for, current_parameters
 from sim.resources import models_dir
 from sim.runner import RunOptions, run_point
-from sim.scenario import expand_and_resolve
+from sim.scenario import UNITS_NS, expand_and_resolve
 
 NS_PER_US = 1e3
 US_PER_MS = 1e3
@@ -46,6 +59,8 @@ US_PER_MS = 1e3
 # (window-edge effects; see the module docstring). Tests check it.
 ACCOUNTING_TOLERANCE = 0.02
 SATURATED = 0.9  # a resource busy this much of the time is called the bottleneck
+STUDY_PIPELINE = 10  # the study's -P, for a load generator that pipelines
+BACKLOG_ROW = "client backlog"
 
 
 @dataclass(frozen=True)
@@ -57,12 +72,31 @@ class ExplainRequest:
     test: str = "GET"
     host: str = "i5-3470"
     workload: str = "redis-benchmark"
-    clients: int = 10
-    pipeline: int = 10
+    clients: int = 10  # connections (an open load's: at most in flight)
+    pipeline: int | None = None  # None: the study's 10 if the tool pipelines, else 1
     aof: bool = True
     requests: int = 20_000
     reps: int = 3
     seed: int = 1
+    rate: float | None = None  # requests/s of an open load (wrk2 -R)
+    arrivals: str | None = None  # an open load's spacing: fixed or poisson
+    timeout: float | None = None  # s: a request not answered in time fails (ab -s)
+    calibration: str | None = None  # None: the one that fitted the app
+
+    @property
+    def load(self) -> str:
+        """The load as the tool's command line would say it."""
+        words = [self.workload]
+        if self.rate is not None:
+            words.append(f"-R {self.rate:g}")
+        words.append(f"-c {self.clients}")
+        if self.pipeline and self.pipeline > 1:
+            words.append(f"-P {self.pipeline}")
+        if self.arrivals == "poisson":
+            words.append("(Poisson arrivals)")
+        if self.timeout is not None:
+            words.append(f"--timeout {self.timeout:g} s")
+        return " ".join(words)
 
 
 @dataclass(frozen=True)
@@ -79,7 +113,7 @@ class StageTime:
     """One stage on the route, with the time it books per message (µs)."""
 
     name: str
-    kind: str  # cpu, batch, delay, device
+    kind: str  # cpu, batch, delay, device, listen; backlog (the client's, an open load's)
     context: str | None  # cpu and batch stages
     cores: tuple[int, ...]
     device: str | None  # device stages, and a batch stage's batch_device
@@ -96,6 +130,21 @@ class StageTime:
 
 
 @dataclass(frozen=True)
+class Periodic:
+    """Periodic work on a context (a timer): on no request's route, it holds the context
+    (its core) while requests wait behind it; their waiting is in the stages'."""
+
+    name: str
+    context: str
+    cores: tuple[int, ...]
+    every_ms: float  # period
+    description: str
+    cpu_us: float  # per message
+    wait_us: float  # per message: its firings' waiting for the context
+    busy: float  # share of the context's time it takes (one thread's)
+
+
+@dataclass(frozen=True)
 class Load:
     """How busy a context (its cores) or a device was, and its work per message."""
 
@@ -103,7 +152,7 @@ class Load:
     kind: str  # context or device
     cores: tuple[int, ...]
     utilisation: Interval
-    cpu_us_per_message: float | None  # contexts: CPU its stages booked per message
+    cpu_us_per_message: float | None  # contexts: CPU its stages and timers booked per message
 
 
 @dataclass(frozen=True)
@@ -124,14 +173,25 @@ class Explanation:
     status: str
     replications: int
     completed_requests: int
+    periodic: list[Periodic] = field(default_factory=list)
+    # time failed requests spent in the system, per completed message: the stages book it
+    failed_us: float = 0.0
+    failures: dict[str, int] = field(default_factory=dict)  # timeouts, connect_failures
+    offered_rps: float | None = None  # an open load's rate
     notes: list[str] = field(default_factory=list)
 
     @property
+    def accounted_us(self) -> float:
+        """What the stages must add up to per message: the mean latency of completed
+        messages, plus the time failed requests spent in the system."""
+        return self.latency_us.value + self.failed_us
+
+    @property
     def accounting_gap(self) -> float:
-        """Accounted time per message over the simulated mean latency, minus one."""
-        if not self.latency_us.value:
+        """Accounted time per message over latency plus failed requests' time, minus one."""
+        if not self.accounted_us:
             return math.nan
-        return self.total_us / self.latency_us.value - 1.0
+        return self.total_us / self.accounted_us - 1.0
 
     def load(self, name: str) -> Load | None:
         return next((x for x in self.loads if x.name == name), None)
@@ -140,6 +200,7 @@ class Explanation:
         d = asdict(self)
         for s, st in zip(d["stages"], self.stages, strict=True):
             s["total_us"] = st.total_us
+        d["accounted_us"] = self.accounted_us
         d["accounting_gap"] = self.accounting_gap
         d["accounting_tolerance"] = ACCOUNTING_TOLERANCE
         return _json_safe(d)
@@ -179,12 +240,14 @@ def check_request(req: ExplainRequest) -> ExplainRequest:
     if not match:
         raise UksimError(f"unknown test {req.test!r} for {req.workload}; known: "
                          f"{', '.join(tests)}")
-    for name, value, low in (("clients", req.clients, 1), ("pipeline", req.pipeline, 1),
+    pipeline = req.pipeline or (STUDY_PIPELINE if pipelines(req.workload) else 1)
+    for name, value, low in (("clients", req.clients, 1), ("pipeline", pipeline, 1),
                              ("requests", req.requests, 1), ("reps", req.reps, 2)):
         if value < low:
             raise UksimError(f"{name} must be at least {low}, got {value}")
-    if req.test != match[0]:
-        req = ExplainRequest(**{**asdict(req), "test": match[0]})
+    calibration_for(req.app, req.calibration)  # a named one must exist
+    if req.test != match[0] or req.pipeline != pipeline:
+        req = ExplainRequest(**{**asdict(req), "test": match[0], "pipeline": pipeline})
     return req
 
 
@@ -214,9 +277,10 @@ def _absorbed_by(route: list[str], stages: dict[str, dict[str, Any]]) -> dict[st
 def explain(req: ExplainRequest) -> Explanation:
     """Run ``req``'s scenario and break its round trip down stage by stage."""
     req = check_request(req)
-    params = current_parameters()
+    params = current_parameters(calibration_for(req.app, req.calibration))
     settings = Settings(clients=req.clients, pipeline=req.pipeline, requests=req.requests,
-                        aof=req.aof, reps=req.reps, max_reps=req.reps, workers=1)
+                        aof=req.aof, rate=req.rate, arrivals=req.arrivals,
+                        timeout=req.timeout, reps=req.reps, max_reps=req.reps, workers=1)
     raw = compose(req.host, req.platform, req.app, req.workload, req.test, params, settings)
     resolved = expand_and_resolve(raw, f"{req.platform}/{req.test}")[0]
     row = run_point(resolved, RunOptions(seed=req.seed, reps=req.reps))
@@ -237,21 +301,18 @@ def _build(req: ExplainRequest, resolved: dict[str, Any], row: dict[str, Any],
     inside = _absorbed_by(route, stage_specs)
     booked = row["stages_ms_per_request"]
 
-    seen: list[str] = []
-    for name in route:
-        if name not in seen:
-            seen.append(name)
-    times: dict[str, tuple[float, float, float]] = {}
-    for name in seen:
-        b = booked.get(name, {})
-        cpu, wait, dev = ((b.get(k) or 0.0) * per_msg for k in ("cpu_ms", "wait_ms", "device_ms"))
-        # waiting is elapsed time minus work: rounding can leave -1e-12 where there was none
-        times[name] = (cpu, 0.0 if -1e-6 < wait < 0 else wait, dev)
-    total = sum(sum(t) for t in times.values())
+    # (name, spec, what it booked per request) in route order, the client's backlog first
+    entries: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    if "backlog_ms_per_request" in row:
+        entries.append((BACKLOG_ROW, {"kind": "backlog", "description": (
+            "due but not yet written: every connection was waiting for a reply (latency "
+            "counts from when the request was due)")}, row["backlog_ms_per_request"]))
+    for name in dict.fromkeys(route):
+        entries.append((name, stage_specs[name], booked.get(name, {})))
+    times = [_per_message(b, per_msg) for _, _, b in entries]
+    total = sum(sum(t) for t in times)
     stages = []
-    for name in seen:
-        s = stage_specs[name]
-        cpu, wait, dev = times[name]
+    for (name, s, _), (cpu, wait, dev) in zip(entries, times, strict=True):
         ctx = s.get("context")
         stages.append(StageTime(
             name=name, kind=s["kind"], context=ctx,
@@ -259,17 +320,20 @@ def _build(req: ExplainRequest, resolved: dict[str, Any], row: dict[str, Any],
             device=s.get("device") or s.get("batch_device"), inside=inside.get(name),
             description=s.get("description", ""), cpu_us=cpu, wait_us=wait, device_us=dev,
             share=(cpu + wait + dev) / total if total > 0 else math.nan))
+    periodic = _periodic(resolved, row, per_msg)
 
     loads = []
     for key, est in row.get("utilisation", {}).items():
         kind, _, name = key.partition(".")
-        cpu = (sum(st.cpu_us for st in stages if st.context == name) if kind == "context"
-               else None)
+        cpu = (sum(st.cpu_us for st in stages if st.context == name)
+               + sum(p.cpu_us for p in periodic if p.context == name)
+               if kind == "context" else None)
         cores = tuple(contexts[name]["cores"]) if kind == "context" and name in contexts else ()
         loads.append(Load(name, kind, cores, _interval(est), cpu))
     loads.sort(key=lambda x: -(x.utilisation.value if math.isfinite(x.utilisation.value)
                                 else -1.0))
     lat = row["latency_ms"]
+    errors = row.get("errors", {})
     expl = Explanation(
         request=req, parameters=origin, route=route, stages=stages,
         cpu_us=sum(s.cpu_us for s in stages), wait_us=sum(s.wait_us for s in stages),
@@ -281,13 +345,45 @@ def _build(req: ExplainRequest, resolved: dict[str, Any], row: dict[str, Any],
         status=row.get("status", "?"),
         replications=row.get("replications", 0),
         completed_requests=row.get("completed_requests", 0),
+        periodic=periodic,
+        failed_us=(row.get("failed_ms_per_request") or 0.0) * per_msg,
+        failures={k: int(errors.get(k, 0)) for k in ("timeouts", "connect_failures")},
+        offered_rps=row.get("offered_rps"),
     )
     gap = expl.accounting_gap
     if math.isfinite(gap) and abs(gap) > ACCOUNTING_TOLERANCE:
+        against = ("the simulated mean latency plus the failed requests' time"
+                   if expl.failed_us else "the simulated mean latency")
         expl.notes.append(f"the stage times add up to {total:.1f} µs per message, "
-                          f"{gap:+.1%} off the simulated mean latency: the run is short for "
-                          "its number of clients (window-edge effects); raise -n")
+                          f"{gap:+.1%} off {against}: the run is short for its number of "
+                          "clients (window-edge effects); raise -n")
     return expl
+
+
+def _per_message(booked: dict[str, Any], per_msg: float) -> tuple[float, float, float]:
+    """CPU, waiting and device time (µs per message) from an account per request (ms)."""
+    cpu, wait, dev = ((booked.get(k) or 0.0) * per_msg for k in ("cpu_ms", "wait_ms",
+                                                                  "device_ms"))
+    # waiting is elapsed time minus work: rounding can leave -1e-12 where there was none
+    return cpu, 0.0 if -1e-6 < wait < 0 else wait, dev
+
+
+def _periodic(resolved: dict[str, Any], row: dict[str, Any], per_msg: float
+              ) -> list[Periodic]:
+    """The scenario's timers, with what they cost per message and of their context."""
+    out = []
+    unit_ms = UNITS_NS[resolved["scenario"]["time_unit"]] / 1e6
+    thr = (row.get("throughput_rps") or {}).get("value") or 0.0
+    for name, booked in row.get("timers_ms_per_request", {}).items():
+        spec = resolved["timers"][name]
+        ctx = resolved["contexts"][spec["context"]]
+        cpu, wait, _ = _per_message(booked, per_msg)
+        # CPU per request (ms) x requests per second = ms of CPU per second, one thread's
+        busy = (booked.get("cpu_ms") or 0.0) * thr / 1e3 / ctx["threads"]
+        out.append(Periodic(name, spec["context"], tuple(ctx["cores"]),
+                            spec["every"] * unit_ms, spec.get("description", ""), cpu, wait,
+                            busy))
+    return out
 
 
 def _where(load: Load) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ConfigError
+from sim.errors import ConfigError, UksimError
 from sim.resources import models_dir
 from sim.scenario import read_toml
 
@@ -155,6 +155,8 @@ def _factor(ref: str, expr: str, params: ParameterSet, variables: Mapping[str, A
 
 
 CALIBRATION = "jaworski2019"
+# which calibration fitted which application's own costs (the others: Table 1's)
+APP_CALIBRATION = {"result": "jaworski2019-table2", "vote": "jaworski2019-table3"}
 
 
 def calibration_path(name: str = CALIBRATION) -> Path:
@@ -190,6 +192,16 @@ def load_calibration(base: ParameterSet, path: Path, depth: int = 0) -> Paramete
         if spec.get("stderr") is not None:
             errors[name] = float(spec["stderr"])
     return base.with_values(values, origin=src, uncertainties=errors)
+
+
+def calibration_for(app: str, name: str | None = None) -> str:
+    """The calibration to predict ``app`` with: ``name`` (which must exist), or the newest
+    one that fitted the application (:data:`APP_CALIBRATION`), else Table 1's."""
+    if name is not None:
+        if not calibration_path(name).is_file():
+            raise UksimError(f"no calibration {calibration_path(name)}")
+        return name
+    return APP_CALIBRATION.get(app, CALIBRATION)
 
 
 def current_parameters(calibration: str | None = CALIBRATION) -> ParameterSet:

@@ -32,6 +32,7 @@ QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 # ab's "percentage of the requests served within a certain time" (100: the longest)
 SERVED_WITHIN = (50, 66, 75, 80, 90, 95, 98, 99, 100)
 ERRORS = ("timeouts", "connect_failures", "syn_retransmits")
+BACKLOG = "workload.backlog"  # the account of requests waiting in their client (open load)
 
 
 @dataclass
@@ -59,6 +60,18 @@ class RepResult:
     errors: dict[str, int] = field(default_factory=dict)
     # ab's table: percent -> latency (ns) within which that share of completions came
     served_within_ns: dict[str, float] = field(default_factory=dict)
+    # time requests that failed spent in the system, per completed request (ns)
+    failed_ns: float = 0.0
+    # how fast latency grew over the window: ns of latency per ns of run (0: steady)
+    latency_slope: float = math.nan
+
+
+def account_names(model: Model) -> list[str]:
+    """What a replication books time to, in order: the stages, the timers (``timer.NAME``)
+    and, for an open load that bounds its connections, the time requests wait in it for
+    one (:data:`BACKLOG`)."""
+    backlog = [BACKLOG] if model.kind == "open" and model.connections else []
+    return [*model.stage_order, *(f"timer.{n}" for n in model.timers), *backlog]
 
 
 class Assembly:
@@ -75,8 +88,8 @@ class Assembly:
         build_domains(k, cores, list(self.contexts.values()))
         self.devices = {n: Device(k, spec, self.draws(f"device.{n}", spec.service))
                         for n, spec in model.devices.items()}
-        timer_names = [f"timer.{n}" for n in model.timers]
-        self.acct = Accounts([*model.stage_order, *timer_names])
+        self.acct = Accounts(account_names(model))
+        backlog = BACKLOG in self.acct.index
         self.timers = [
             Timer(k, spec, self.contexts[spec.context], self.draws(f"timer.{n}", spec.cost),
                   spec.offset_ns if spec.offset_ns is not None else
@@ -95,7 +108,8 @@ class Assembly:
         if model.kind == "open":
             src = OpenSource(k, classes, picker, [], self.recorder,
                              self.draws("workload.arrivals", model.interarrival),
-                             model.timeout_ns)
+                             model.timeout_ns, model.connections,
+                             (self.acct, self.acct.index[BACKLOG]) if backlog else None)
         else:
             think = None if model.think.is_zero else self.draws("workload.think", model.think)
             src = ClosedSource(k, classes, picker, [], self.recorder, model.clients,
@@ -150,4 +164,5 @@ def run_replication(model: Model, seed: int, rep: int) -> RepResult:
         batches=rec.batches,
         errors={k: getattr(rec, k) for k in ERRORS},
         served_within_ns={str(p): h.quantile(p / 100) for p in SERVED_WITHIN},
+        failed_ns=rec.failed_ns / n, latency_slope=rec.batches.slope(),
     )

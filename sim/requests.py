@@ -3,8 +3,10 @@
 A request carries its class (a command such as ``GET``, or ``request`` when there is one
 class), how many commands it carries (``count``: a pipelined write of ``-P 10`` commands
 crosses the path as one message of 10, as it does in the real stack), the bytes it
-carries each way (for all its commands), the time it was sent (``t0``, ns) and where it
-is on its route. The route is the compiled list of segments for its class; the last
+carries each way (for all its commands), the time its latency counts from (``t0``, ns:
+when it was sent, or for an open load when it was due to be sent), the time it was
+written (``t_sent``: the same, unless it waited in its client for a free connection) and
+where it is on its route. The route is the compiled list of segments for its class; the last
 segment is the sink that records the request's latency and tells its source.
 
 ``flags`` holds what only the mechanisms that need it keep: :data:`SETTLED` once the
@@ -24,7 +26,7 @@ RETRY = 2  # flags += RETRY per SYN retransmission; flags >> 1 = retransmissions
 
 class Request:
     __slots__ = ("client", "cls", "count", "flags", "pos", "reply_bytes", "request_bytes",
-                 "route", "t0", "t_seg", "work")
+                 "route", "t0", "t_seg", "t_sent", "work")
 
     def __init__(self, cls: int, request_bytes: float, reply_bytes: float, t0: float,
                  route: list[Any], client: int = -1, flags: int = 0, count: int = 1) -> None:
@@ -33,6 +35,7 @@ class Request:
         self.request_bytes = request_bytes
         self.reply_bytes = reply_bytes
         self.t0 = t0
+        self.t_sent = t0
         self.route = route
         self.pos = 0
         self.client = client

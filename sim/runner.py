@@ -7,6 +7,12 @@ replications up to ``run.max_reps``. Replications run in a process pool; results
 combined in replication order, so the numbers do not depend on how many processes ran
 them. An open workload whose offered load reaches a resource's capacity is reported as
 saturated without running; one that overflows at run time (``run.max_in_system``) too.
+An open workload with a bound on its ``connections`` runs anyway: the server then holds at
+most that many requests and the client's backlog grows instead, so the run ends, and its
+row shows the offered rate beside the achieved one (status ``overloaded`` when the
+achieved one is short of it: :data:`OVERLOAD`), every resource's offered utilisation
+and how fast latency grew over the run (``latency_growth``, ms of latency per ms of run:
+about 0 when the path keeps up, ``1 - achieved / offered`` when it does not).
 A resource that a listen stage guards (one used between a listen stage and its
 ``until``, :func:`sim.admission.guarded_resources`) is left out of that check: above its
 capacity SYNs are dropped and retried instead of a queue growing without bound; the
@@ -16,7 +22,9 @@ Every estimate is a value with a 95% interval: the mean over replications and St
 (for ``max``: the largest value seen, with the range of the replications' maxima).
 Throughput counts successful completions only; requests that timed out or never
 connected are counted in the row's ``errors`` (totals over the replications' windows,
-with the SYN retransmissions), and latencies are those of completions. The row also
+with the SYN retransmissions), and latencies are those of completions; the time the
+failed requests spent in the system, which the stages book too, is
+``failed_ms_per_request`` (per completed request, as the stage times are). The row also
 holds ab's "served within" table (``served_within_ms``: the 50th to 99th percentiles of
 latency, and 100, the longest request) and the transfer rate ab prints (reply bytes
 received per second / 1024, from throughput and the classes' mean reply bytes).
@@ -37,12 +45,23 @@ from sim import __version__
 from sim.admission import guarded_resources
 from sim.offered_load import saturated as saturated_resources
 from sim.offered_load import utilisation as offered_utilisation
-from sim.replication import ERRORS, QUANTILES, SERVED_WITHIN, RepResult, run_replication
+from sim.replication import (
+    BACKLOG,
+    ERRORS,
+    QUANTILES,
+    SERVED_WITHIN,
+    RepResult,
+    account_names,
+    run_replication,
+)
 from sim.scenario import Model, to_model
 from sim.stats.estimators import Estimate, t_interval
 
 NS_PER_MS = 1e6
 NS_PER_S = 1e9
+# an open load whose achieved rate (its 95% interval's top) stays this far below the
+# offered one is reported as ``overloaded``
+OVERLOAD = 0.01
 
 
 @dataclass
@@ -87,7 +106,10 @@ def run_point(resolved: dict[str, Any], opts: RunOptions,
 
 
 def _saturated(model: Model) -> list[tuple[str, float]]:
-    """Resources offered at least their capacity, except those a listen stage guards."""
+    """Resources offered at least their capacity, except those a listen stage guards; none
+    when an open load bounds its connections (its backlog grows, not the system's)."""
+    if model.connections:
+        return []
     full = saturated_resources(model)
     if not full:
         return full
@@ -119,6 +141,9 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
     events = sum(r.events for r in results)
     precise = _precise(results, precision) if len(results) > 1 else False
     status = "saturated" if sat else ("ok" if precise else "imprecise")
+    offered = _offered_rps(model)
+    if not sat and offered and thr.high < (1.0 - OVERLOAD) * offered:
+        status = "overloaded"  # a bounded open load: its backlog grew
     util = {k: t_interval([r.utilisation[k] for r in results]).as_dict(4)
             for k in results[0].utilisation}
     booked = {name: _booked(results, i) for i, name in enumerate(model.stage_order)}
@@ -150,7 +175,28 @@ def _row(resolved: dict[str, Any], model: Model, results: list[RepResult], preci
     }
     if timers:
         row["timers_ms_per_request"] = timers
+    names = account_names(model)
+    if BACKLOG in names:
+        row["backlog_ms_per_request"] = _booked(results, names.index(BACKLOG))
+    failed = [r.failed_ns for r in results]
+    row["failed_ms_per_request"] = _finite(_mean(failed) / NS_PER_MS)
+    slopes = [r.latency_slope for r in results]
+    if all(math.isfinite(x) for x in slopes):
+        row["latency_growth"] = t_interval(slopes).as_dict(4)
+    if offered:
+        row["offered_rps"] = offered
+        row["offered_utilisation"] = {k: round(u, 4)
+                                      for k, u in offered_utilisation(model).items()}
+        if model.connections:
+            row["connections"] = model.connections
     return row
+
+
+def _offered_rps(model: Model) -> float | None:
+    """An open load's arrival rate (requests per second), or None for a closed one."""
+    if model.kind != "open" or model.interarrival is None:
+        return None
+    return NS_PER_S / model.interarrival.mean
 
 
 def _booked(results: list[RepResult], i: int) -> dict[str, float | None]:

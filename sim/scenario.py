@@ -18,8 +18,9 @@ Sections (see :data:`SECTIONS` for every parameter, its unit and default)::
     [stages.NAME]     kind = cpu | delay | device | batch | listen, and the kind's
                       parameters
     [path]            route = [...] for every class, or [path.routes] CLASS = [...]
-    [workload]        kind = open | closed, arrivals or clients/pipeline/think, requests,
-                      warmup, timeout, report, [[workload.classes]]
+    [workload]        kind = open | closed, rate or interarrival (and connections) or
+                      clients/pipeline/think, requests, warmup, timeout, report,
+                      [[workload.classes]]
     [timers.NAME]     context, every, cost, offset (periodic work on a context)
     [run]             reps, precision, max_reps, workers, max_in_system
     [sweep]           "dotted.key" = [values, ...]  (one row per combination)
@@ -120,6 +121,9 @@ WORKLOAD = Section("workload", [
     Param("rate", "float", None, "1/time unit", "Poisson arrival rate (open)",
           minimum=0, exclusive_minimum=True),
     Param("clients", "int", None, "clients", "closed-loop clients", minimum=1),
+    Param("connections", "int", None, "connections", "open: requests in flight at most, each "
+          "on its own connection (wrk2 -c); a request due while all are busy waits in the "
+          "client, its latency counted from when it was due (default: unbounded)", minimum=1),
     Param("pipeline", "int", 1, "requests", "requests each client sends in one message, "
           "waiting for all replies (redis-benchmark -P)", minimum=1),
     Param("think", "dist", 0.0, "time unit", "think time between a client's batches"),
@@ -130,9 +134,10 @@ WORKLOAD = Section("workload", [
     Param("timeout", "float", 0.0, "time unit", "a request not completed this long after its "
           "send is a failure, and a closed-loop client sends its next one; the old request "
           "still runs to its end (0: no timeout; ab -s, 30 s by default)", minimum=0),
-    Param("report", "choice", "none", choices=("none", "ab"), description="extra report "
-          "`uksim run` prints: ab = ab's requests per second, transfer rate and "
-          "'served within' table"),
+    Param("report", "choice", "none", choices=("none", "ab", "wrk2"), description="extra "
+          "report `uksim run` prints: ab = ab's requests per second, transfer rate and "
+          "'served within' table; wrk2 = offered and achieved rate, latency percentiles from "
+          "the intended send time"),
     Param("classes", "any", None, description="request classes (array of tables)"),
 ])
 RUN = Section("run", [
@@ -182,6 +187,7 @@ class Model:
     stage_order: list[str] = field(default_factory=list)
     timeout_ns: float = 0.0  # 0: none
     timers: dict[str, TimerSpec] = field(default_factory=dict)
+    connections: int = 0  # open: requests in flight at most (0: unbounded)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -418,6 +424,9 @@ def _resolve_workload(t: dict[str, Any], src: str) -> dict[str, Any]:
         for k in ("interarrival", "rate"):
             if k in w:
                 raise ConfigError(src, f"workload.{k}", "does not apply to a closed workload")
+        if "connections" in w:
+            raise ConfigError(src, "workload.connections", "does not apply to a closed "
+                              "workload (each of its clients is a connection)")
     classes = w.get("classes", [{"name": "request"}])
     if not isinstance(classes, list) or not classes:
         raise ConfigError(src, "workload.classes", "expected a non-empty array of tables")
@@ -504,4 +513,5 @@ def to_model(r: dict[str, Any]) -> Model:
         timers={n: TimerSpec(n, t["context"], t["every"] * u, dist(t["cost"], f"timers.{n}.cost"),
                              None if t.get("offset") is None else t["offset"] * u)
                 for n, t in r.get("timers", {}).items()},
+        connections=w.get("connections") or 0,
     )

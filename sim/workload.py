@@ -1,8 +1,18 @@
 """Load: who sends requests, and when.
 
 * :class:`OpenSource`: requests arrive on their own schedule (interarrival times drawn
-  from a distribution), whatever the system does; latency runs from the intended send
-  time, so a slow server cannot hide its queueing (no coordinated omission).
+  from a distribution: a fixed spacing, as wrk2's ``-R``, or exponential, Poisson
+  arrivals), whatever the system does; latency runs from the intended send time, so a
+  slow server cannot hide its queueing (no coordinated omission). By default every
+  request is written the moment it is due (unbounded concurrency: as many requests in
+  flight as the system holds). With ``connections`` (wrk2's ``-c``) at most that many are
+  in flight, each on its own keep-alive connection; a request due while every connection
+  waits for a reply waits in the client, in order, for the first one free, and its
+  latency still counts from when it was due. That wait is booked as the ``backlog``
+  account (:class:`sim.stages.Accounts`), so a request's time adds up. (wrk2 gives each
+  connection its own schedule at ``rate / connections``; one shared queue is the same
+  while the connections are alike.) Past what the path can serve the system holds at most
+  ``connections`` requests and the backlog, not the server's queue, grows.
 * :class:`ClosedSource`: ``clients`` clients, each sends ``pipeline`` requests in one
   message (one write, as redis-benchmark's ``-P`` does), waits for the replies, thinks,
   and sends again (redis-benchmark's ``-c`` and ``-P``; ab's ``-c``; wrk). The message
@@ -18,14 +28,17 @@ send is a failure (a timeout); a closed-loop client then sends its next request.
 old request keeps going through the system (the server does its work, as a real one does
 until it notices the closed socket) and its completion is ignored. Without a timeout no
 timer is scheduled at all: the sources use their untimed methods. A request that never
-connects (:mod:`sim.admission`) reaches :meth:`failed`: a failure too.
+connects (:mod:`sim.admission`) reaches :meth:`failed`: a failure too. After any outcome
+a client (a closed-loop client, an open load's connection) moves on (:meth:`_next`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -116,11 +129,24 @@ class _Source:
 class OpenSource(_Source):
     def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
                  routes: Sequence[list], recorder: Recorder, interarrival: Iterator[float],
-                 timeout_ns: float = 0.0) -> None:
+                 timeout_ns: float = 0.0, connections: int = 0,
+                 backlog: tuple[Any, int] | None = None) -> None:
+        """``connections``: requests in flight at most (0: unbounded); ``backlog``: the
+        accounts and index that book the time a request waits for a connection."""
         super().__init__(kernel, classes, picker, routes, recorder, timeout_ns)
         self.interarrival = interarrival
-        if timeout_ns > 0:
-            self._arrive = self._arrive_timed  # type: ignore[method-assign]
+        self.connections = connections
+        self.busy = 0  # connections waiting for a reply
+        self.waiting: deque[Request] = deque()  # due, not yet written
+        # write a request: start its route (and its timeout clock, with a timeout)
+        self._send: Callable[[Request], None] = (self._send_timed if timeout_ns > 0
+                                                 else Request.start)
+        # a request is due: write it, or with a bound on connections maybe wait
+        self._dispatch: Callable[[Request], None] = self._send
+        if connections:
+            assert backlog is not None
+            self.acct, self.backlog_index = backlog
+            self._dispatch = self._dispatch_bounded
 
     def start(self) -> None:
         self.kernel.call_in(next(self.interarrival), self._arrive)
@@ -129,17 +155,37 @@ class OpenSource(_Source):
         req = self._new(-1)
         self.recorder.arrive(1)
         self.kernel.call_in(next(self.interarrival), self._arrive)
-        req.start()
+        self._dispatch(req)
 
-    def _arrive_timed(self, _event: object) -> None:
-        req = self._new(-1)
-        self.recorder.arrive(1)
-        self.kernel.call_in(next(self.interarrival), self._arrive)
+    def _send_timed(self, req: Request) -> None:
         self._arm(req)
         req.start()
 
+    def _dispatch_bounded(self, req: Request) -> None:
+        self.acct._visits[self.backlog_index] += 1
+        if self.busy < self.connections:
+            self.busy += 1
+            self._send(req)
+        else:
+            self.waiting.append(req)
+
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
+        if self.connections:
+            self._next(req)
+
+    def _next(self, req: Request) -> None:
+        """``req``'s connection is free: it takes the oldest request waiting, if any."""
+        if not self.connections:
+            return
+        if not self.waiting:
+            self.busy -= 1
+            return
+        nxt = self.waiting.popleft()
+        now = self.kernel.env._now
+        nxt.t_sent = now
+        self.acct.wait[self.backlog_index] += now - nxt.t0
+        self._send(nxt)
 
 
 class ClosedSource(_Source):

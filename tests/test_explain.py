@@ -1,7 +1,10 @@
 """``uksim explain``: the breakdown adds up, the routes are what the platforms say, the
-pictures are drawn, and bad input ends in one line and exit code 2.
+pictures are drawn, and bad input ends in one line and exit code 2. Periodic work (a
+timer) is shown apart from the stages, and the time of failed requests is accounted
+apart, so the stages still add up to the latency; an open load's backlog is a row.
 
-Runs are short (5000 requests, two replications): a fraction of a second each.
+Runs are short (5000 requests, two replications; 20000 where a timer must fire a few
+times): a fraction of a second to two seconds each.
 """
 
 from __future__ import annotations
@@ -201,3 +204,96 @@ def test_bad_load_is_an_argparse_error(argv: list[str],
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("uksim explain: error: argument ")
+
+
+def _result(**kw: object) -> Explanation:
+    """The result service (Node, with its PostgreSQL poll every second) under ab."""
+    return _run(ExplainRequest("osv_kvm", app="result", workload="ab",  # type: ignore[arg-type]
+                               **{**FAST, **kw}))
+
+
+def test_periodic_work_is_shown_apart_and_the_stages_still_add_up() -> None:
+    e = _result(requests=20_000)
+    assert e.parameters.endswith("jaworski2019-table2.toml")  # the app's calibration
+    assert e.request.pipeline == 1  # ab does not pipeline: no study's -P 10
+    (poll,) = e.periodic
+    assert poll.name == "pg_poll" and poll.context == "server" and poll.every_ms == 1000
+    # it takes its cost every period of the server's time: 2 ms a second
+    cost_ms = current_parameters("jaworski2019-table2")["node.pg_poll"] / 1e6
+    assert poll.busy == pytest.approx(cost_ms / poll.every_ms, rel=0.35)
+    assert poll.cpu_us == pytest.approx(poll.busy * 1e6 / e.throughput_rps.value, rel=1e-6)
+    # on no route: not among the stages, not in their sum, but in its core's CPU
+    assert "pg_poll" not in [s.name for s in e.stages]
+    assert abs(e.accounting_gap) <= ACCOUNTING_TOLERANCE
+    server = e.load("server")
+    assert server is not None and server.cpu_us_per_message == pytest.approx(
+        sum(s.cpu_us for s in e.stages if s.context == "server") + poll.cpu_us)
+
+
+def test_periodic_work_in_the_table_and_the_waterfall(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    out = tmp_path / "result.png"
+    assert cli_main(["explain", "--platform", "osv_kvm", "--app", "result", "--workload",
+                     "ab", "--png", str(out), *FAST_ARGS]) == 0
+    text = capsys.readouterr().out
+    assert "(host i5-3470; ab -c 10;" in text
+    assert "periodic: pg_poll" in text and "periodic work (pg_poll): every 1000 ms" in text
+    assert "holds the server context" in text
+    rgb = _png_pixels(out)[..., :3]
+    pink = np.all(np.abs(rgb - np.array([0xCC, 0x79, 0xA7]) / 255) < 0.02, axis=-1)
+    assert pink.sum() > 20  # the legend's swatch at least
+
+
+def test_failed_requests_are_accounted_apart() -> None:
+    # 50 connections queue ~19 ms at the Node loop; a 20 ms timeout fails some requests,
+    # which stay in the system (the server still serves them) and are booked by the stages
+    e = _result(clients=50, timeout=0.02)
+    assert e.failures["timeouts"] > 0 and e.failures["connect_failures"] == 0
+    assert e.failed_us > 0
+    naive = e.total_us / e.latency_us.value - 1.0
+    assert naive > ACCOUNTING_TOLERANCE  # against completions alone the stages overshoot
+    assert abs(e.accounting_gap) <= ACCOUNTING_TOLERANCE  # with the failed time: they add up
+    assert e.accounted_us == pytest.approx(e.latency_us.value + e.failed_us)
+    doc = e.to_dict()
+    assert doc["failed_us"] == pytest.approx(e.failed_us) and doc["failures"]["timeouts"] > 0
+    none = _result(clients=50)  # no timeout: nothing fails
+    assert none.failed_us == 0 and not any(none.failures.values())
+
+
+def test_failures_in_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["explain", "--platform", "osv_kvm", "--app", "result", "--workload",
+                     "ab", "-c", "50", "--timeout", "0.02", *FAST_ARGS]) == 0
+    text = capsys.readouterr().out
+    assert "--timeout 0.02 s" in text
+    assert "completed requests" in text and "failed requests" in text
+    assert "µs of failed requests; the stages add up to" in text
+    assert "timeouts, 0 connect failures" in text
+    assert "note:" not in text  # no accounting gap to excuse
+
+
+def test_an_open_load_s_backlog_is_the_first_row() -> None:
+    below = _explain("osv_kvm", app="nginx", workload="wrk2", rate=5000.0)
+    above = _explain("osv_kvm", app="nginx", workload="wrk2", rate=70000.0)
+    for e in (below, above):
+        assert e.stages[0].name == "client backlog" and e.stages[0].kind == "backlog"
+        assert e.offered_rps is not None
+        assert abs(e.accounting_gap) <= ACCOUNTING_TOLERANCE
+    assert below.status in ("ok", "imprecise") and below.stages[0].share < 0.01
+    # past capacity the latency from the intended send is mostly waiting in the client
+    assert above.status == "overloaded" and above.stages[0].share > 0.5
+    assert above.throughput_rps.value < 0.6 * above.offered_rps  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--workload", "ab", "-P", "3"], "-P 3: ab writes one request at a time"),
+    (["--workload", "wrk2"], "wrk2 sends at a fixed rate"),
+    (["--workload", "wrk", "--rate", "100"], "--rate 100: wrk is a closed loop"),
+    (["--calibration", "nosuch"], "no calibration"),
+])
+def test_loads_that_do_not_apply_exit_2(argv: list[str], needle: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["explain", "--platform", "osv_kvm", "--app", "nginx", *argv,
+                     *FAST_ARGS]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err

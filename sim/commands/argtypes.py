@@ -1,8 +1,10 @@
-"""Argument types shared by the commands: counts that argparse checks, with one-line errors."""
+"""Argument types shared by the commands: counts and rates that argparse checks, with
+one-line errors."""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def positive_int(text: str) -> int:
@@ -32,4 +34,15 @@ def nonneg_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if v < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """A finite number above 0 (a rate in requests per second, a timeout in seconds)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
     return v

@@ -1,12 +1,18 @@
 """``uksim explain``: where one request's time goes on a platform's I/O path, stage by stage.
 
-Runs one redis-benchmark test against the app on a platform (the study's load by default:
-``-c 10 -P 10``, AOF on) and prints, for every stage on the route in order, the context
-(core) it runs on, what it is, and its CPU, waiting and device time per message (one round
-trip of the pipeline) with its share of the round trip; then the totals, throughput and
-latency with their 95% intervals, how busy each core and device was and which one is the
-bottleneck. ``--png OUT`` draws the same as a waterfall; ``--vs P2`` explains a second
-platform under the same test and load, side by side on one time scale.
+Runs one load generator's test against the app on a platform (by default
+redis-benchmark at the study's load: ``-c 10 -P 10``, AOF on) and prints, for every stage
+on the route in order, the context (core) it runs on, what it is, and its CPU, waiting and
+device time per message (one round trip of the pipeline) with its share of the round
+trip; then the totals, throughput and latency with their 95% intervals, how busy each core
+and device was and which one is the bottleneck. Periodic work (an app's timers, such as
+the result service's PostgreSQL poll) is shown below the stages: its CPU per message and
+its share of its core. Requests that failed (``--timeout``) are reported apart: the
+stages book their time too, so the stages add up to the completed messages' latency plus
+it. ``--workload wrk2 --rate R`` explains an open load at a fixed rate (its first row:
+requests waiting in the client for a connection). ``--png OUT`` draws the same as a
+waterfall; ``--vs P2`` explains a second platform under the same test and load, side by
+side on one time scale.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__
-from sim.commands.argtypes import at_least_two, positive_int
+from sim.commands.argtypes import at_least_two, positive_float, positive_int
+from sim.composition import ARRIVALS
 from sim.explain import (
     ACCOUNTING_TOLERANCE,
     Comparison,
@@ -43,8 +50,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a second platform to explain under the same test and load")
     p.add_argument("-c", dest="clients", type=positive_int, default=10,
                    help="connections (default 10)")
-    p.add_argument("-P", dest="pipeline", type=positive_int, default=10,
-                   help="commands per message (pipeline, default 10)")
+    p.add_argument("-P", dest="pipeline", type=positive_int, default=None,
+                   help="commands per message (pipeline; default 10 for a tool that "
+                   "pipelines, else 1)")
+    p.add_argument("--rate", type=positive_float, default=None, metavar="R",
+                   help="requests per second of an open-loop generator (wrk2 -R)")
+    p.add_argument("--arrivals", choices=ARRIVALS, default=None,
+                   help="an open load's spacing: fixed (default) or poisson")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="a request not answered within S seconds fails (ab -s; default: "
+                   "none)")
+    p.add_argument("--calibration", default=None, metavar="NAME",
+                   help="calibration in models/calibration (default: the one that fitted "
+                   "the app, as predict)")
     p.add_argument("-n", dest="requests", type=positive_int, default=20_000,
                    help="measured requests per replication (default 20000)")
     p.add_argument("--reps", type=at_least_two, default=3,
@@ -103,12 +121,12 @@ def render(e: Explanation) -> str:
     """The breakdown of one explanation as terminal text."""
     r = e.request
     aof = "on" if r.aof else "off"
-    out = [f"{r.app} {r.test} on {r.platform} (host {r.host}; {r.workload} -c {r.clients} "
-           f"-P {r.pipeline}; AOF {aof}; {e.replications} replications of {r.requests} "
-           f"requests, seed {r.seed})",
+    pipe = r.pipeline or 1
+    out = [f"{r.app} {r.test} on {r.platform} (host {r.host}; {r.load}; AOF {aof}; "
+           f"{e.replications} replications of {r.requests} requests, seed {r.seed})",
            f"parameters: {e.parameters}",
-           f"time per message (one round trip of {r.pipeline} pipelined command"
-           f"{'s' if r.pipeline > 1 else ''}), µs:", ""]
+           f"time per message (one round trip of {pipe} "
+           f"{'pipelined commands' if pipe > 1 else 'request'}), µs:", ""]
     rows = []
     for i, s in enumerate(e.stages, 1):
         if s.context:
@@ -120,15 +138,34 @@ def render(e: Explanation) -> str:
                      s.description])
     rows.append(["", "total", "", _us(e.cpu_us), _us(e.wait_us), _us(e.device_us),
                  _us(e.total_us), "100.0%", ""])
+    if e.failed_us > 0:
+        done = e.total_us - e.failed_us
+        rows.append(["", "  completed requests", "", "", "", "", _us(done),
+                     f"{done / e.total_us:.1%}", "the mean latency of completed messages"])
+        rows.append(["", "  failed requests", "", "", "", "", _us(e.failed_us),
+                     f"{e.failed_us / e.total_us:.1%}", "time the failed requests spent in "
+                     "the stages above, until they left (per completed message)"])
+    for p in e.periodic:
+        rows.append(["", f"periodic: {p.name}", f"{p.context} "
+                     f"({','.join(str(c) for c in p.cores)})", _us(p.cpu_us), _us(p.wait_us),
+                     "", _us(p.cpu_us + p.wait_us), "-",
+                     f"not on the route ({p.busy:.2%} of its core): {p.description}"])
     out.append(_table(["#", "stage", "context (core)", "cpu", "wait", "device", "total",
                        "share", "what it is"], rows, left={1, 2, 8}))
     out.append("")
     gap = e.accounting_gap
+    failed = (f" + {_us(e.failed_us)} µs of failed requests" if e.failed_us > 0 else "")
     out.append(f"simulated mean latency per message: {_ci(e.latency_us)} µs (p99 "
-               f"{_ci(e.p99_us)} µs); the stages add up to {_us(e.total_us)} µs "
+               f"{_ci(e.p99_us)} µs){failed}; the stages add up to {_us(e.total_us)} µs "
                f"({gap:+.2%}; tolerance ±{ACCOUNTING_TOLERANCE:.0%})")
-    out.append(f"throughput: {_ci(e.throughput_rps, '{:,.0f}')} requests/s "
+    offered = (f" of {e.offered_rps:,.0f} offered" if e.offered_rps is not None else "")
+    out.append(f"throughput: {_ci(e.throughput_rps, '{:,.0f}')} requests/s{offered} "
                f"({e.status})")
+    if any(e.failures.values()):
+        out.append(f"failed requests: {e.failures.get('timeouts', 0)} timeouts, "
+                   f"{e.failures.get('connect_failures', 0)} connect failures (not in the "
+                   "latency or the throughput; their time is in the stages, reported apart "
+                   "above)")
     loads = []
     for x in e.loads:
         where = (f"core {','.join(str(c) for c in x.cores)}" if x.kind == "context"
@@ -137,6 +174,11 @@ def render(e: Explanation) -> str:
                if x.cpu_us_per_message is not None else "")
         loads.append(f"{x.name} ({where}) {_pct(x.utilisation)}{cpu}")
     out.append("utilisation: " + "; ".join(loads))
+    for p in e.periodic:
+        out.append(f"periodic work ({p.name}): every {p.every_ms:g} ms, {_us(p.cpu_us)} µs "
+                   f"per message, {p.busy:.2%} of {p.context}'s time; it holds the "
+                   f"{p.context} context while requests wait behind it (their waiting is in "
+                   "the stages')")
     out.append(f"bottleneck: {e.bottleneck}")
     out.append("  └ = runs inside the batch stage above it: its CPU is paid in that task, "
                "its waiting is booked to the batch stage. Waiting of consecutive cpu stages "
@@ -164,7 +206,9 @@ def main(args: argparse.Namespace) -> int:
     first = ExplainRequest(platform=args.platform, app=args.app, test=args.test, host=args.host,
                            workload=args.workload, clients=args.clients,
                            pipeline=args.pipeline, aof=args.aof, requests=args.requests,
-                           reps=args.reps, seed=args.seed)
+                           reps=args.reps, seed=args.seed, rate=args.rate,
+                           arrivals=args.arrivals, timeout=args.timeout,
+                           calibration=args.calibration)
     reqs = [first] if not args.vs else [first, replace(first, platform=args.vs)]
     reqs = [check_request(r) for r in reqs]  # every mistake reported before anything runs
     results = [explain(r) for r in reqs]

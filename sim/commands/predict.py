@@ -8,6 +8,13 @@ within a certain time" table. ``-k`` turns keep-alive on (ab's -k); without it e
 request pays a TCP connection's set-up and tear-down through the platform's path.
 ``--calibration`` chooses the parameter set (default: the newest calibration that fitted
 the application: result -> Table 2's, vote -> Table 3's, else Table 1's).
+
+``--workload wrk2 --rate 20000`` is an open load at a fixed rate (wrk2's ``-R``; ``-c``
+is its connections, ``--arrivals poisson`` spaces requests exponentially): it reports the
+offered rate beside the achieved one and the latency percentiles from each request's
+intended send time, and says when the rate is beyond what the path can serve (the
+achieved rate falls short and latency grows with the run's length). ``--timeout S``
+fails a request not answered within S seconds (ab's ``-s``, wrk's ``--timeout``).
 """
 
 from __future__ import annotations
@@ -16,17 +23,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.commands.argtypes import at_least_two, positive_int
-from sim.commands.run import HEADERS, ab_report, table_row, write_json_atomic
-from sim.composition import Settings, compose
-from sim.errors import UksimError
-from sim.parameters import calibration_path, current_parameters
+from sim.commands.argtypes import at_least_two, positive_float, positive_int
+from sim.commands.run import HEADERS, table_row, tool_report, write_json_atomic
+from sim.composition import ARRIVALS, Settings, compose
+from sim.parameters import calibration_for, current_parameters
 from sim.runner import RunOptions, run_point
 from sim.scenario import expand_and_resolve
 from sim.textable import render
-
-# which calibration fitted which application's own costs
-APP_CALIBRATION = {"result": "jaworski2019-table2", "vote": "jaworski2019-table3"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,12 +38,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--platform", required=True, metavar="P", help="platform model")
     p.add_argument("--app", default="redis", help="application (default redis)")
     p.add_argument("--workload", default="redis-benchmark",
-                   help="load generator (default redis-benchmark; ab, wrk)")
+                   help="load generator (default redis-benchmark; ab, wrk, wrk2)")
     p.add_argument("--test", default=None,
                    help="the workload's test (default: GET)")
     p.add_argument("--host", default="i5-3470", help="host model (default i5-3470)")
     p.add_argument("-c", dest="clients", type=positive_int, default=None,
-                   help="concurrency: connections (default: the workload's)")
+                   help="concurrency: connections (default: the workload's; wrk2: at most "
+                   "this many requests in flight)")
+    p.add_argument("--rate", type=positive_float, default=None, metavar="R",
+                   help="requests per second an open-loop generator sends (wrk2 -R; "
+                   "required with wrk2, refused with a closed loop)")
+    p.add_argument("--arrivals", choices=ARRIVALS, default=None,
+                   help="an open load's spacing: fixed (wrk2's, the default) or poisson")
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="S",
+                   help="a request not answered within S seconds fails (ab -s; default: "
+                   "none)")
     p.add_argument("-n", dest="requests", type=positive_int, default=20_000,
                    help="measured requests per replication (default 20000)")
     p.add_argument("-P", dest="pipeline", type=positive_int, default=None,
@@ -57,21 +69,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    name = args.calibration or APP_CALIBRATION.get(args.app, "jaworski2019")
-    if args.calibration and not calibration_path(name).is_file():
-        raise UksimError(f"no calibration {calibration_path(name)}")
+    name = calibration_for(args.app, args.calibration)
     params = current_parameters(name)
     settings = Settings(clients=args.clients, pipeline=args.pipeline, requests=args.requests,
-                        keepalive=args.keepalive, aof=args.aof, reps=args.reps,
+                        keepalive=args.keepalive, aof=args.aof, rate=args.rate,
+                        arrivals=args.arrivals, timeout=args.timeout, reps=args.reps,
                         max_reps=args.reps, workers=1)
     test = args.test or "GET"
     raw = compose(args.host, args.platform, args.app, args.workload, test, params, settings)
     resolved = expand_and_resolve(raw, f"{args.platform}/{args.app}/{test}")[0]
     row = run_point(resolved, RunOptions(seed=args.seed))
-    if args.workload in ("ab", "wrk"):
-        print(ab_report(row))
-    else:
-        print(render(HEADERS, [table_row(row)]))
+    report = tool_report(row)
+    print(report if report is not None else render(HEADERS, [table_row(row)]))
     if args.json_out:
         write_json_atomic(args.json_out, {"calibration": name, **row})
         print(f"wrote {args.json_out}", file=sys.stderr)

@@ -98,6 +98,103 @@ def ab_report(row: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+WRK2_PERCENTILES = (("50.000%", "latency_ms", "p50"), ("75.000%", "served_within_ms", "75"),
+                    ("90.000%", "latency_ms", "p90"), ("99.000%", "latency_ms", "p99"),
+                    ("99.900%", "latency_ms", "p999"), ("100.000%", "latency_ms", "max"))
+
+
+def wrk2_report(row: dict[str, Any]) -> str:
+    """``row`` of an open load as wrk2 reports it: the offered and the achieved rate, the
+    latency percentiles from each request's intended send time, and, when the path could
+    not keep up, why, and that latency then depends on the run's length."""
+    point = ",".join(f"{k.split('.')[-1]}={v}" for k, v in row["sweep"].items())
+    w = row["resolved_scenario"]["workload"]
+    spacing = "evenly spaced" if not isinstance(w.get("interarrival"), dict) else "Poisson"
+    conns = row.get("connections")
+    errors = row.get("errors", {})
+    failed = errors.get("timeouts", 0) + errors.get("connect_failures", 0)
+    lines = [f"{row['scenario']}{' ' + point if point else ''}: as wrk2 reports it "
+             f"(over {row['replications']} replications; "
+             f"{f'{conns} connections' if conns else 'unbounded connections'}, {spacing})",
+             f"{'Offered rate (-R):':<{AB_LABEL}}{row['offered_rps']:,.0f} requests/s",
+             f"{'Requests/sec:':<{AB_LABEL}}{_rate(row['throughput_rps'])} (achieved)",
+             f"{'Requests:':<{AB_LABEL}}{row['completed_requests']} completed, {failed} failed "
+             f"(timeout {errors.get('timeouts', 0)}, connect "
+             f"{errors.get('connect_failures', 0)})",
+             "",
+             "Latency from each request's intended send time (ms)"]
+    for label, key, q in WRK2_PERCENTILES:
+        tail = " (longest request)" if q == "max" else ""
+        lines.append(f" {label:>8}  {fmt_estimate(row[key][q])}{tail}")
+    lines += ["", *overload_lines(row)]
+    return "\n".join(lines).rstrip()
+
+
+def _rate(e: dict[str, Any]) -> str:
+    """Requests per second with its interval, in whole requests."""
+    v, (lo, hi) = e.get("value"), e.get("ci95", [None, None])
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" + (f" ±{(hi - lo) / 2:,.0f}" if lo is not None and hi is not None
+                          else "")
+
+
+def overload_lines(row: dict[str, Any]) -> list[str]:
+    """Whether an open load's path kept up with it, in words (empty for a closed load)."""
+    offered = row.get("offered_rps")
+    if not offered:
+        return []
+    growth = row.get("latency_growth", {}).get("value")
+    grows = ("with the run" if growth is None else "under 0.01 ms per second of run"
+             if abs(growth) < 1e-5 else f"{growth * 1e3:,.3g} ms per second of run")
+    if row["status"] == "saturated":
+        return [f"SATURATED: more than run.max_in_system requests were due and unanswered; "
+                f"{offered:,.0f} requests/s is beyond what this path serves"]
+    achieved = row["throughput_rps"]["value"]
+    if row["status"] != "overloaded":
+        return [f"The path keeps up: {achieved:,.0f} of {offered:,.0f} requests/s served; "
+                f"latency is steady over the run ({grows})."]
+    util = row.get("offered_utilisation", {})
+    busiest = max(util.items(), key=lambda kv: kv[1], default=None)
+    share = achieved / offered
+    lines = [f"OVERLOADED: {offered:,.0f} requests/s offered, {achieved:,.0f} served "
+             f"({share:.0%})."]
+    if busiest is not None and busiest[1] >= 1.0:
+        # a core group adds the contexts that share its cores: named when no context is full
+        full = [(k, u) for k, u in util.items() if u >= 1.0 and not k.startswith("cores.")]
+        full = full or [(k, u) for k, u in util.items() if u >= 1.0]
+        full.sort(key=lambda kv: -kv[1])
+        needs = ", ".join(f"{k} {u:.0%}" for k, u in full)
+        lines.append(f"  The offered rate is beyond what the path can serve: it would keep "
+                     f"busy {needs} of the time.")
+    else:
+        conns = row.get("connections")
+        mean = row["latency_ms"]["mean"]["value"] or 0.0
+        wait = (row.get("backlog_ms_per_request") or {}).get("wait_ms") or 0.0
+        trip = mean - wait
+        most = f" (at most {conns / trip * 1e3:,.0f} requests/s)" if trip > 0 and conns else ""
+        where = (f"busiest: {busiest[0]} {busiest[1]:.0%}" if busiest is not None else "")
+        many = f"{conns} connections, each" if conns != 1 else "1 connection,"
+        lines.append(f"  No resource is at capacity ({where}): {many} "
+                     f"holding one request for a {trip:.3g} ms round trip, cannot carry "
+                     f"it{most}; raise -c.")
+    wait = (row.get("backlog_ms_per_request") or {}).get("wait_ms")
+    queued = f" (on average {wait:.3g} ms waiting for a connection)" if wait else ""
+    lines.append(f"  Requests queue in the client{queued} and latency grows {grows}: every "
+                 "percentile above depends on the run's length (-n).")
+    return lines
+
+
+def tool_report(row: dict[str, Any]) -> str | None:
+    """The load tool's own summary of ``row`` its scenario asks for (``report``), if any."""
+    report = row["resolved_scenario"]["workload"].get("report", "none")
+    if report == "ab":
+        return ab_report(row)
+    if report == "wrk2" and row.get("offered_rps"):
+        return wrk2_report(row)
+    return None
+
+
 def _command(args: argparse.Namespace) -> list[str]:
     """The command line that repeats this run (from the parsed arguments, not sys.argv,
     which is another program's when ``sim.cli.main`` is called in-process)."""
@@ -151,9 +248,9 @@ def main(args: argparse.Namespace) -> int:
                     worst = ", ".join(f"{k} at {u:.0%}" for k, u in r["saturated_by"].items())
                     print(f"{r['scenario']}: saturated before running: offered load {worst}; "
                           "lower the arrival rate or add capacity")
-                elif r["resolved_scenario"]["workload"].get("report") == "ab":
+                elif (report := tool_report(r)) is not None:
                     print()
-                    print(ab_report(r))
+                    print(report)
             if args.json_out:
                 print(f"wrote {args.json_out}", file=sys.stderr)
     return 0

@@ -113,6 +113,21 @@ class BatchMeans:
         c, s, _ = self._full()
         return t_interval(s / c, center) if c.size else Estimate(center, -math.inf, math.inf)
 
+    def slope(self) -> float:
+        """How fast the batches' mean latency grew over the run: the least-squares slope
+        of batch mean latency against the batch's middle time (ns per ns; about 0 for a
+        steady system, ``1 - achieved / offered`` for an open load past what the system
+        can serve, whose backlog grows). NaN with fewer than three full batches."""
+        c, s, _ = self._full()
+        if c.size < 3:
+            return math.nan
+        keep = np.asarray(self.counts, float) == c.max()
+        mid = (np.asarray(self.starts) + np.asarray(self.ends))[keep] / 2.0
+        mid = mid - mid.mean()
+        y = s / c
+        denom = float((mid * mid).sum())
+        return float((mid * (y - y.mean())).sum() / denom) if denom > 0 else math.nan
+
     def throughput(self, center: float) -> Estimate:
         """Completions per ns, centred on ``center``."""
         c, _, span = self._full()

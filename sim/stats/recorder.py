@@ -15,7 +15,10 @@ Within the window it counts completions (``measured``), ``timeouts``,
 buffered and added to the histogram and the batch means in blocks. The time-average
 number of requests in the system is kept too, for Little's law: a request is in the
 system from its send until it leaves it, which for a request that timed out is when the
-system is done with it (:meth:`Recorder.leave`), not when its client gave up.
+system is done with it (:meth:`Recorder.leave`), not when its client gave up. The time
+failed requests spent in the system (from their send until they leave, summed over those
+that leave within the window: ``failed_ns``) is kept apart: the stages book it, but no
+latency holds it.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Recorder:
         self.timeouts = 0
         self.connect_failures = 0
         self.syn_retransmits = 0
+        self.failed_ns = 0.0  # time in the system of failed requests that left (ns)
         # outcomes that open the window / end the run: failures lower these, so that
         # :meth:`complete` (the hot path) compares with one number, as it always did
         self._open_at = warmup
@@ -104,6 +108,8 @@ class Recorder:
         self.area += self.in_system * (now - self.t_last)
         self.t_last = now
         self.in_system -= req.count
+        if self.window_open:
+            self.failed_ns += (now - req.t0) * req.count
 
     def timeout(self, req: Request) -> None:
         """The client gave up on ``req``; it stays in the system until it leaves."""
@@ -137,6 +143,7 @@ class Recorder:
         self.window_open = True
         self.t_begin = self.t_last = self.kernel.env._now
         self.area = 0.0
+        self.failed_ns = 0.0
         self.on_window_open()
 
     def _flush(self) -> None:
