@@ -60,11 +60,12 @@ def dependencies(exp: Experiment, params: ParameterSet,
     """The parameters each cell's composed model uses."""
     out = {}
     for cell in cells:
-        test, platform, clients = cell
+        row, platform, clients = cell
+        test, keepalive = exp.run_of(row)
         tracking = _Tracking(params)
         compose(exp.host, platform, exp.app, exp.workload, test, tracking,
                 Settings(clients=clients, pipeline=exp.pipeline, aof=exp.aof,
-                         keepalive=exp.keepalive))
+                         keepalive=keepalive, page_bytes=exp.page_bytes))
         out[cell] = tracking.read
     return out
 

@@ -6,8 +6,9 @@ The model files in ``models/`` describe pieces of an I/O path declaratively:
   the client's socket calls on the host OS;
 * ``platforms/NAME.toml``: the platform's contexts, its storage device for the AOF, its
   stages, and its words for the pieces of the path (``[vars]``: ``to_server``,
-  ``recv``, ``send``, ``to_client``, ``poll``); ``include`` pulls in shared pieces
-  (``common/kvm_host``);
+  ``recv``, ``send``, ``to_client``, ``poll``; for HTTP ``handshake``, ``accept``,
+  ``close``, and where the path's MSS is modelled ``mss``, ``send_tail``,
+  ``quick_ack``); ``include`` pulls in shared pieces (``common/kvm_host``);
 * ``apps/NAME.toml``: the server's stages, the route a command takes through it, and
   what each command does (looks a key up, changes data);
 * ``workloads/NAME.toml``: the load generator's stages, its send and receive path and its
@@ -23,7 +24,11 @@ so the same loader checks it and the same runner runs it. The route of a request
 
     workload.send + platform.to_server + app.route + platform.to_client + workload.receive
 
-where the app's route uses the platform's ``$recv`` and ``$send`` stages.
+where the app's route uses the platform's ``$recv`` and ``$send`` stages. An item of the
+app's route may hold a condition (``"$accept if connect"``, ``"$quick_ack if split and
+keepalive"``): ``connect`` (a connection per request) or ``keepalive``, ``split`` (the
+reply leaves as two packets, see :func:`_splits`), or a command's own true keys
+(``writes``).
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class Settings:
     clients: int | None = None  # None: the workload's default (an open load's connections)
     pipeline: int | None = None
     keepalive: bool | None = None  # None: the workload's default (ab: off, wrk: on)
+    page_bytes: int | None = None  # a static page's size (bytes), where the app serves one
     requests: int | None = None
     rate: float | None = None  # requests/s of an open load (wrk2 -R); only for one
     arrivals: str | None = None  # an open load's: "fixed" or "poisson"; None: the workload's
@@ -122,16 +128,20 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         raise ConfigError(a_src, f"commands.{cmd}", f"test {test} runs {cmd!r}, which the app "
                           f"does not define; defined: {', '.join(commands)}")
     cmd_spec = {**commands[cmd], **t}  # the test's own sizes override the app's
+    if settings.page_bytes is not None or "page_bytes" in cmd_spec:
+        cmd_spec["reply_bytes"] = _page_reply(cmd_spec, settings.page_bytes, a_src,
+                                              f"commands.{cmd}")
     flags = {k for k, v in cmd_spec.items() if v is True}
     wl = w.get("workload", {})
     keepalive = settings.keepalive if settings.keepalive is not None else wl.get("keepalive", True)
-    if not keepalive:
-        flags.add("connect")  # a connection per request: set-up and tear-down on its route
+    flags.add("keepalive" if keepalive else "connect")  # connect: a connection per request
     variables = p.get("vars", {})
     for v in PLATFORM_VARS:
         if v not in variables:
             raise ConfigError(p_src, f"vars.{v}", "missing; a platform names " +
                               ", ".join(PLATFORM_VARS))
+    if _splits(a.get("serve", {}), cmd_spec, variables, params, a_src, p_src):
+        flags.add("split")
 
     # the route
     def stage_list(value: Any, src: str, key: str) -> list[str]:
@@ -142,7 +152,7 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
     app_route: list[str] = []
     for item in stage_list(a.get("serve", {}).get("route"), a_src, "serve.route"):
         name, _, cond = item.partition(" if ")
-        if cond and cond.strip() not in flags:
+        if cond and not all(c.strip() in flags for c in cond.split(" and ")):
             continue
         name = name.strip()
         if name.startswith("$"):
@@ -348,6 +358,39 @@ def _sending(src: str, name: str, wl: dict[str, Any], settings: Settings) -> dic
     if connections is not None:
         out["connections"] = connections
     return out
+
+
+def _splits(serve: dict[str, Any], cmd_spec: dict[str, Any], variables: dict[str, Any],
+            params: ParameterSet, a_src: str, p_src: str) -> bool:
+    """Whether the reply leaves as two packets: written corked (nginx's sendfile under
+    ``tcp_nopush``: TCP_CORK) and larger than the path's MSS, its full segments go as soon
+    as they fill (one GSO packet) and the tail when the app uncorks. A platform that
+    gives no ``mss`` carries every reply in one packet (its segmentation is not modelled)."""
+    cork = serve.get("cork", False)
+    if not isinstance(cork, bool):
+        raise ConfigError(a_src, "serve.cork", f"expected true or false, got {cork!r}")
+    if not cork or "mss" not in variables:
+        return False
+    mss = evaluate(variables["mss"], params, variables, p_src, "vars.mss")
+    if mss <= 0:
+        raise ConfigError(p_src, "vars.mss", f"expected a segment size in bytes > 0, got {mss:g}")
+    return float(cmd_spec.get("reply_bytes", 0)) > mss
+
+
+def _page_reply(spec: dict[str, Any], page: int | None, src: str, key: str) -> float:
+    """A static page's reply: the response headers and the page (its size as measured)."""
+    if "page_bytes" not in spec:
+        raise ConfigError(src, f"{key}.page_bytes", "missing: the experiment sets the page "
+                          "size, but this command serves no static page")
+    if "reply_bytes" in spec:
+        raise ConfigError(src, f"{key}.reply_bytes", "give page_bytes and header_bytes for a "
+                          "static page, not reply_bytes")
+    size = spec["page_bytes"] if page is None else page
+    headers = spec.get("header_bytes", 0)
+    for k, v in (("page_bytes", size), ("header_bytes", headers)):
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ConfigError(src, f"{key}.{k}", f"expected a size in bytes >= 0, got {v!r}")
+    return float(headers + size)
 
 
 def _gamma(mean: float, cv: float) -> Any:

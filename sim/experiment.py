@@ -22,7 +22,16 @@ Point = tuple[Cell, str]  # a data point: a cell's run and one metric of it
 
 # what a run reports that a table may give (sim.predict.run_metrics computes them)
 METRICS = ("requests_per_s", "kbytes_per_s", "latency_p50_ms", "latency_p90_ms",
-           "latency_p100_ms")
+           "latency_p99_ms", "latency_p100_ms")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a row of an experiment runs when its rows differ in more than the test: the
+    workload's test, with its own keep-alive switch (ab with and without ``-k``)."""
+
+    test: str
+    keepalive: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -44,14 +53,17 @@ class Experiment:
     fit: dict[str, Any] = field(default_factory=dict)
     loads: tuple[int, ...] = ()  # client counts (default: just ``clients``)
     values: dict[Cell, float] | None = None  # reference values given directly (measured)
+    points: dict[Point, float] | None = None  # the same for a table of metrics (measured)
     train_platforms: tuple[str, ...] = ()  # fit only on these (default: every platform)
     labels: dict[str, str] = field(default_factory=dict)  # platform -> name in the data
-    spread: dict[Cell, tuple[float, float]] = field(default_factory=dict)  # measured q1, q3
+    spread: dict[Point, tuple[float, float]] = field(default_factory=dict)  # measured q1, q3
+    variants: dict[str, Variant] = field(default_factory=dict)  # row -> what it runs
     # tables whose rows are metrics of one run per platform (HTTP: Tables 2 and 3)
     metrics: tuple[str, ...] = ()  # the rows (empty: rows are tests, one metric)
     fit_metrics: tuple[str, ...] = ()  # the rows a calibration fits (default: all rows)
     unreliable: dict[str, str] = field(default_factory=dict)  # platform -> why: reported apart
     keepalive: bool | None = None
+    page_bytes: int | None = None  # the static page served (None: the app's own)
     calibration: str = ""  # its calibration file's name (default: the study's)
     builds_on: str = ""  # the calibration whose values it starts from
     free: tuple[str, ...] = ()  # the parameters its calibration fits (default: every free one)
@@ -59,6 +71,11 @@ class Experiment:
     @property
     def by_metric(self) -> bool:
         return bool(self.metrics)
+
+    def run_of(self, test: str) -> tuple[str, bool | None]:
+        """The workload test a row runs and its keep-alive switch (None: the default)."""
+        v = self.variants.get(test)
+        return (test, self.keepalive) if v is None else (v.test, v.keepalive)
 
     @property
     def fitted_metrics(self) -> tuple[str, ...]:
@@ -73,6 +90,8 @@ class Experiment:
         """Every reference value, by (cell, metric)."""
         if not self.by_metric:
             return {(c, self.metric): v for c, v in self.measured().items()}
+        if self.points is not None:
+            return dict(self.points)
         try:
             with self.reference.open(newline="") as f:
                 rows = {r.get("metric"): r for r in csv.DictReader(f)}
@@ -99,6 +118,8 @@ class Experiment:
     def cells(self) -> list[Cell]:
         if self.values is not None:
             return list(self.values)
+        if self.points is not None:
+            return list(dict.fromkeys(c for c, _ in self.points))
         loads = self.loads or (self.clients,)
         return [(t, p, c) for t in self.tests for p in self.platforms for c in loads]
 

@@ -25,10 +25,12 @@ SEED = 1
 
 
 def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) -> dict[str, Any]:
-    test, platform, clients = cell
+    row, platform, clients = cell
+    test, keepalive = exp.run_of(row)
     opts = exp.predict if mode == "predict" else exp.fit
     settings = Settings(
-        clients=clients, pipeline=exp.pipeline, aof=exp.aof, keepalive=exp.keepalive,
+        clients=clients, pipeline=exp.pipeline, aof=exp.aof, keepalive=keepalive,
+        page_bytes=exp.page_bytes,
         # at least 20 rounds of every client's pipeline, whatever the load
         requests=max(int(opts.get("requests", 20000)), 20 * clients * exp.pipeline),
         reps=int(opts.get("reps", 3)),
@@ -57,7 +59,7 @@ def run_metrics(row: dict[str, Any]) -> dict[str, tuple[float | None, list[float
     return {"requests_per_s": scaled(thr, 1.0),
             "kbytes_per_s": scaled(row["transfer_kbytes_per_s"], 1.0),
             "latency_p50_ms": scaled(lat["p50"], 1.0), "latency_p90_ms": scaled(lat["p90"], 1.0),
-            "latency_p100_ms": scaled(lat["max"], 1.0)}
+            "latency_p99_ms": scaled(lat["p99"], 1.0), "latency_p100_ms": scaled(lat["max"], 1.0)}
 
 
 def _run_cell(args: tuple[Experiment, Cell, ParameterSet, str]) -> tuple[Cell, Any]:
@@ -70,6 +72,7 @@ def _run_cell(args: tuple[Experiment, Cell, ParameterSet, str]) -> tuple[Cell, A
                       "kbytes_per_s": thr * reply_bytes(resolved) / 1024.0,
                       "latency_p50_ms": res.quantiles_ns["p50"] / 1e6,
                       "latency_p90_ms": res.quantiles_ns["p90"] / 1e6,
+                      "latency_p99_ms": res.quantiles_ns["p99"] / 1e6,
                       "latency_p100_ms": res.max_ns / 1e6}
     return cell, run_point(resolved, RunOptions(seed=SEED))
 

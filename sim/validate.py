@@ -151,8 +151,8 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
             cell["unreliable"] = exp.unreliable[platform]
         if exp.train_platforms:
             cell["in_sample"] = platform in exp.train_platforms
-            if c in exp.spread:
-                cell["measured_q1"], cell["measured_q3"] = exp.spread[c]
+            if pt in exp.spread:
+                cell["measured_q1"], cell["measured_q3"] = exp.spread[pt]
         if out_of_sample:
             if (c, platform) in lopo:
                 v = lopo[(c, platform)][metric]
@@ -192,6 +192,17 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
                                                         lambda x, p=p: x["platform"] == p)
                              for p in exp.platforms},
         }
+        if exp.by_metric:  # every metric (fitted or not) and every row, path by path
+            split["mape_by_path_and_metric"] = {
+                exp.labels.get(p, p): {m: _mape([x["error_pct"] for x in out_cells
+                                                 if x["platform"] == p and x["test"] == m])
+                                       for m in exp.metrics}
+                for p in exp.platforms}
+            split["mape_by_path_and_run"] = {
+                exp.labels.get(p, p): {r: mape("error_pct", lambda x, p=p, r=r:
+                                               x["platform"] == p and x["run"] == r)
+                                       for r in exp.tests}
+                for p in exp.platforms}
     extra: dict[str, Any] = {}
     if exp.by_metric:
         reliable = [x for x in out_cells if "unreliable" not in x]
@@ -220,6 +231,8 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
                                "every client, common random numbers), as each refit was "
                                "optimised on" if out_of_sample else None),
         "data_points": len(exp.fit_points()) if exp.by_metric else len(cells),
+        "points_measured": len(measured),
+        "points_fitted": len(exp.fit_points()),
         "parameters": {n: {"value": params[n], "stderr": params.params[n].uncertainty,
                            "unit": params.params[n].unit} for n in params.free_names},
         "wall_seconds": round(time.perf_counter() - t0, 2),

@@ -48,12 +48,12 @@ def test_connection_set_up_and_tear_down_are_on_the_route_only_without_keepalive
 
 
 def test_connections_cost_throughput_and_the_cost_scales_with_the_stack():
-    # nginx: a cheap request, so the connection's cost shows
-    no_ka = _rps(_raw("osv_kvm", "nginx", clients=20))
-    ka = _rps(_raw("osv_kvm", "nginx", clients=20, keepalive=True))
+    # nginx with a small page: a cheap request, so the connection's cost shows
+    no_ka = _rps(_raw("osv_kvm", "nginx", clients=20, page_bytes=600))
+    ka = _rps(_raw("osv_kvm", "nginx", clients=20, keepalive=True, page_bytes=600))
     assert ka > 1.1 * no_ka
     dearer = PARAMS.with_values({"tcp.connection": 20.0})
-    assert _rps(_raw("osv_kvm", "nginx", clients=20, params=dearer)) < no_ka * 0.8
+    assert _rps(_raw("osv_kvm", "nginx", clients=20, params=dearer, page_bytes=600)) < no_ka * 0.8
 
 
 def test_gunicorn_workers_run_as_processes_where_the_platform_forks():

@@ -35,7 +35,7 @@ def test_the_committed_data_set_loads_as_an_experiment():
     assert exp.train_cells and all(c[1] == "ubuntu_bare" for c in exp.train_cells)
     assert len(exp.train_cells) < len(exp.cells)
     for cell, value in exp.measured().items():
-        q1, q3 = exp.spread[cell]
+        q1, q3 = exp.spread[(cell, exp.metric)]
         assert q1 <= value <= q3
 
 

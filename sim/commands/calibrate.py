@@ -5,7 +5,9 @@
 then refits with each platform and each test left out (for the out-of-sample report), and
 writes everything to ``models/calibration/jaworski2019.toml``, which the models then
 read. ``uksim calibrate --measured DIR`` fits a host measured with ``uksim measure`` from
-its loopback runs alone and writes ``models/calibration/NAME.toml`` (NAME: DIR's name).
+its loopback runs alone and writes ``models/calibration/NAME.toml`` (NAME: DIR's name);
+``--http`` then fits what its nginx + ab runs add (nginx's per-request cost, a TCP
+connection's) on top of that, again from loopback alone (``NAME-http.toml``).
 It takes minutes (thousands of short simulations); progress is printed.
 """
 
@@ -18,8 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from sim.errors import UksimError
-from sim.experiment import experiment_path, load_experiment
-from sim.measured import load_measured
+from sim.experiment import Experiment, experiment_path, load_experiment
+from sim.measured import load_measured, load_measured_http
 from sim.parameters import ParameterSet, calibration_path, current_parameters, load_parameters
 
 
@@ -36,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed-only", action="store_true",
                    help="with --measured: keep the reference study's calibrated layer costs "
                    "and fit one speed factor for this host (writes NAME-speed.toml)")
+    p.add_argument("--http", action="store_true",
+                   help="with --measured: fit the nginx + ab runs on top of the data set's "
+                   "calibration (writes NAME-http.toml)")
     p.add_argument("--host", default="python-kind-2core",
                    help="host model of the measured machine (default python-kind-2core)")
     p.add_argument("--out", type=Path, default=None,
@@ -48,9 +53,21 @@ def main(args: argparse.Namespace) -> int:
 
     builds_on = None
     base = load_parameters()
-    if args.speed_only and args.measured is None:
-        raise UksimError("--speed-only goes with --measured DIR")
-    if args.measured is not None:
+    if (args.speed_only or args.http) and args.measured is None:
+        raise UksimError(f"{'--speed-only' if args.speed_only else '--http'} goes with "
+                         "--measured DIR")
+    if args.speed_only and args.http:
+        raise UksimError("--speed-only and --http: choose one")
+    if args.http:
+        exp = load_measured_http(args.measured, host=args.host)
+        name = exp.calibration
+        folds = False  # the container paths are the out-of-sample check
+        if not calibration_path(exp.builds_on).is_file():
+            raise UksimError(f"--http builds on the data set's own calibration, and "
+                             f"{calibration_path(exp.builds_on)} is missing: run `uksim "
+                             f"calibrate --measured {args.measured}` first")
+        builds_on, base = _building_on(exp)
+    elif args.measured is not None:
         exp = load_measured(args.measured, host=args.host)
         name = args.measured.resolve().name
         folds = False  # the container paths are the out-of-sample check
@@ -69,13 +86,7 @@ def main(args: argparse.Namespace) -> int:
         name = exp.calibration or args.study
         folds = not args.no_folds
         if exp.builds_on or exp.free:
-            # an experiment that builds on another calibration (HTTP on Table 1's layer
-            # costs) fits only its own parameters
-            builds_on = exp.builds_on or None
-            ref = current_parameters(exp.builds_on) if exp.builds_on else base
-            chosen = set(exp.free) or set(ref.free_names)
-            base = ParameterSet({n: replace(p, free=(n in chosen))
-                                 for n, p in ref.params.items()}, ref.origin)
+            builds_on, base = _building_on(exp)
     t0 = time.perf_counter()
 
     def progress(msg: str) -> None:
@@ -94,3 +105,12 @@ def main(args: argparse.Namespace) -> int:
               f"(prior {p.value:g})")
     print(f"wrote {out}")
     return 0
+
+
+def _building_on(exp: Experiment) -> tuple[str | None, ParameterSet]:
+    """An experiment that builds on another calibration (HTTP on the Redis tables' layer
+    costs) fits only its own parameters, starting from that calibration's values."""
+    ref = current_parameters(exp.builds_on) if exp.builds_on else load_parameters()
+    chosen = set(exp.free) or set(ref.free_names)
+    return exp.builds_on or None, ParameterSet(
+        {n: replace(p, free=(n in chosen)) for n, p in ref.params.items()}, ref.origin)
