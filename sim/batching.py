@@ -40,6 +40,10 @@ from sim.requests import Request, advance
 from sim.stages import Accounts, Work, all_empty
 
 
+def _nothing(_event: Any) -> None:
+    """What happens when CPU work that nothing waits for is done."""
+
+
 class BatchSegment:
     def __init__(self, kernel: Kernel, context: Context, index: int, per_batch: Iterator[float],
                  max_batch: int, window_ns: float, acct: Accounts,
@@ -143,11 +147,15 @@ class BatchSegment:
                 if kick is not None:
                     work, watched = kick
                     if all_empty(watched):
+                        # the kick is part of the first write: the replies leave after it,
+                        # whatever else is queued for this context (a timer of its
+                        # length); its CPU time is taken from the context as well
                         cost = work.cost_fixed(req)
-                        share = cost * self.inv_speed / len(batch)
+                        t = cost * self.inv_speed
                         for r in batch:
-                            r.work += share
-                        self.context.submit(cost, self._release, batch)
+                            r.work += t / len(batch)
+                        self.context.submit(cost, _nothing, None)
+                        self.kernel.call_in(t, self._release, batch)
                         return
                     break
         self._release(event)
