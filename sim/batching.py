@@ -79,12 +79,12 @@ class BatchSegment:
                 if not self.armed:
                     self._version += 1
                     self.armed = self._version
-                    self.kernel.call_in(left, self._window_over, self._version)
+                    self.kernel.after(left, self._window_over, self._version)
                 return
         self._start()
 
-    def _window_over(self, event: Any) -> None:
-        if event._value == self.armed and not self.busy:
+    def _window_over(self, version: int) -> None:
+        if version == self.armed and not self.busy:
             self._start()
 
     def _start(self) -> None:
@@ -106,8 +106,7 @@ class BatchSegment:
         self.items += n
         self.context.submit(cost, self._cpu_done, batch)
 
-    def _cpu_done(self, event: Any) -> None:
-        batch: list[Request] = event._value
+    def _cpu_done(self, batch: list[Request]) -> None:
         dev = self.device
         if dev is not None and any(r.cls in self.device_classes for r in batch):
             s = dev.service_time(0.0)
@@ -117,10 +116,13 @@ class BatchSegment:
                 acct._device[self.index] += visit
                 req.work += visit  # so that _release books only the rest as waiting
             return
-        self._release(event)
+        self._release_batch(batch)
 
     def _release(self, event: Any) -> None:
-        batch: list[Request] = event._value
+        """The batch's device visit is over (a device calls back in the event form)."""
+        self._release_batch(event._value)
+
+    def _release_batch(self, batch: list[Request]) -> None:
         now = self.kernel.env._now
         acct = self.acct
         for req in batch:

@@ -29,9 +29,7 @@ from heapq import heappop, heappush, heapreplace
 from itertools import count
 from typing import Any
 
-from simpy.core import NORMAL
-
-from sim.kernel import Kernel, _Wake
+from sim.kernel import Kernel
 
 Callback = Callable[[Any], None]
 
@@ -70,7 +68,7 @@ class Context:
         self._running = 0
 
     def submit(self, work_ns: float, callback: Callback, payload: Any) -> None:
-        """Run ``work_ns`` of work on this context, then call ``callback(event)``."""
+        """Run ``work_ns`` of work on this context, then call ``callback(payload)``."""
         self.domain.submit(self, work_ns, callback, payload)  # type: ignore[union-attr]
 
     @property
@@ -99,50 +97,77 @@ class RunToCompletion(Domain):
         self.speed = cores[0].speed
         self.cores_free = [0.0] * len(cores)
         self.contexts = contexts
-        self._env = kernel.env  # hot path: looked up once
+        self._clock = kernel.env  # hot path: looked up once
         self._queue = kernel._queue
-        self._eid = kernel._eid
+        self._seq = kernel._seq
         threads = sum(c.threads for c in contexts)
         # if no thread ever waits for a core, the core heap need not be consulted
         self.core_bound = threads > len(cores)
+        if not self.core_bound:
+            self.submit = self._submit_uncontended  # type: ignore[method-assign]
 
     def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
-        now = self._env._now
+        # The task is ready at max(now, its thread's free time). It takes the core that
+        # fell free last but not after then (best fit), so that a core idle earlier stays
+        # free for other contexts' tasks; if none is free by then, the first to fall free.
+        start, t = self._ready(ctx, work_ns)
+        cf = self.cores_free
+        best = -1
+        first = 0
+        for i, f in enumerate(cf):
+            if f <= start and (best < 0 or f > cf[best]):
+                best = i
+            if f < cf[first]:
+                first = i
+        if best < 0:
+            best = first
+            start = cf[first]
+        cf[best] = start + t
+        self._finish(ctx, start + t, t, callback, payload)
+
+    def _ready(self, ctx: Context, work_ns: float) -> tuple[float, float]:
+        """When a task of ``work_ns`` could start on its thread (ns), and how long it takes
+        (ns, with the thread's wake-up if it sleeps)."""
+        now = self._clock._now
+        t = work_ns / self.speed
+        start = ctx._free[0]
+        if now > start:  # the thread sleeps: waking it costs its wake-up first
+            start = now
+            t += ctx.wake_ns / self.speed
+        return start, t
+
+    def _submit_uncontended(self, ctx: Context, work_ns: float, callback: Callback,
+                            payload: Any) -> None:
+        """:meth:`submit` where threads never outnumber cores: no task waits for a core,
+        only for its own thread (the hot path of most models)."""
+        # start, t = self._ready(ctx, work_ns), inlined on the hot path
+        now = self._clock._now
         t = work_ns / self.speed
         free = ctx._free
         start = free[0]
-        if self.core_bound:
-            # The task is ready at max(now, its thread's free time). It takes the core that
-            # fell free last but not after then (best fit), so that a core idle earlier stays
-            # free for other contexts' tasks; if none is free by then, the first to fall free.
-            if now > start:  # the thread sleeps: waking it costs its wake-up first
-                start = now
-                t += ctx.wake_ns / self.speed
-            cf = self.cores_free
-            best = -1
-            first = 0
-            for i, f in enumerate(cf):
-                if f <= start and (best < 0 or f > cf[best]):
-                    best = i
-                if f < cf[first]:
-                    first = i
-            if best < 0:
-                best = first
-                start = cf[first]
-            cf[best] = start + t
-        elif now > start:  # the thread sleeps: waking it costs its wake-up first
+        if now > start:
             start = now
             t += ctx.wake_ns / self.speed
         end = start + t
+        # self._finish(ctx, end, t, callback, payload), inlined too
         if ctx.threads == 1:
             free[0] = end
         else:
             heapreplace(free, end)
         ctx.busy_ns += t
         ctx.tasks += 1
-        # self.kernel.call_at(end, callback, payload), inlined on the hot path
-        self.kernel.scheduled += 1
-        heappush(self._queue, (end, NORMAL, next(self._eid), _Wake(callback, payload)))
+        heappush(self._queue, (end, next(self._seq), callback, payload))
+
+    def _finish(self, ctx: Context, end: float, t: float, callback: Callback, payload: Any
+                ) -> None:
+        """The task of ``t`` ns ends at ``end``: its thread is busy until then."""
+        if ctx.threads == 1:
+            ctx._free[0] = end
+        else:
+            heapreplace(ctx._free, end)
+        ctx.busy_ns += t
+        ctx.tasks += 1
+        heappush(self._queue, (end, next(self._seq), callback, payload))
 
 
 class _Task:
@@ -189,7 +214,7 @@ class ProcessorSharing(Domain):
         self.version += 1
         if self.heap:
             delay = (self.heap[0][0] - self.virtual) / self._rate()
-            self.kernel.call_in(delay if delay > 0 else 0.0, self._complete, self.version)
+            self.kernel.after(delay if delay > 0 else 0.0, self._complete, self.version)
 
     def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
         self._advance()
@@ -204,8 +229,8 @@ class ProcessorSharing(Domain):
         else:
             ctx._queue.append(task)
 
-    def _complete(self, event: Any) -> None:
-        if event._value != self.version:
+    def _complete(self, version: int) -> None:
+        if version != self.version:
             return  # superseded by a later change in the number of runnable threads
         self._advance()
         done: list[_Task] = []
@@ -223,7 +248,7 @@ class ProcessorSharing(Domain):
                 self._start(q.popleft())
         self._reschedule()
         for task in done:
-            task.callback(_Wake(task.callback, task.payload))
+            task.callback(task.payload)
 
 
 def build_domains(kernel: Kernel, cores: list[Core], contexts: list[Context]) -> list[Domain]:

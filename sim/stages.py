@@ -245,7 +245,7 @@ class CpuSegment:
         # hot path: bound methods and the environment looked up once, not per request
         self._submit = context.domain.submit  # type: ignore[union-attr]
         self._done_cb = self._done
-        self._env = kernel.env
+        self._clock = kernel.env
         self._draw = work.draw
         if not linear:
             self.enter = self._enter_fixed  # type: ignore[method-assign]
@@ -253,7 +253,7 @@ class CpuSegment:
     def enter(self, req: Request) -> None:
         w = self._cost(req)
         req.work = w
-        req.t_seg = self._env._now
+        req.t_seg = self._clock._now
         self._submit(self.context, w, self._done_cb, req)
 
     def _enter_fixed(self, req: Request) -> None:
@@ -263,12 +263,11 @@ class CpuSegment:
         work.n += 1
         work.s_fixed += w
         req.work = w
-        req.t_seg = self._env._now
+        req.t_seg = self._clock._now
         self._submit(self.context, w, self._done_cb, req)
 
-    def _done(self, event: object) -> None:
-        req: Request = event._value  # type: ignore[attr-defined]
-        self.acct.wait[self.first] += (self._env._now - req.t_seg) - req.work * self.inv_speed
+    def _done(self, req: Request) -> None:
+        self.acct.wait[self.first] += (self._clock._now - req.t_seg) - req.work * self.inv_speed
         req.pos += 1  # advance(req), inlined on the hot path
         req.route[req.pos].enter(req)
 
@@ -282,11 +281,7 @@ class DelaySegment:
         acct.register(work, "device", 1.0)
 
     def enter(self, req: Request) -> None:
-        self.kernel.call_in(self.work.cost(req), self._done, req)
-
-    @staticmethod
-    def _done(event: object) -> None:
-        advance(event._value)  # type: ignore[attr-defined]
+        self.kernel.after(self.work.cost(req), advance, req)
 
 
 class Sink:

@@ -82,10 +82,9 @@ class _Source:
 
     def _arm(self, req: Request) -> None:
         """Start ``req``'s timeout clock (only with a timeout)."""
-        self.kernel.call_in(self.timeout_ns, self._expire, req)
+        self.kernel.after(self.timeout_ns, self._expire, req)
 
-    def _expire(self, event: object) -> None:
-        req: Request = event._value  # type: ignore[attr-defined]
+    def _expire(self, req: Request) -> None:
         if self._settled(req):
             self.recorder.timeout(req)
             self._next(req)
@@ -123,18 +122,18 @@ class OpenSource(_Source):
             self._arrive = self._arrive_timed  # type: ignore[method-assign]
 
     def start(self) -> None:
-        self.kernel.call_in(next(self.interarrival), self._arrive)
+        self.kernel.after(next(self.interarrival), self._arrive)
 
-    def _arrive(self, _event: object) -> None:
+    def _arrive(self, _arg: object) -> None:
         req = self._new(-1)
         self.recorder.arrive(1)
-        self.kernel.call_in(next(self.interarrival), self._arrive)
+        self.kernel.after(next(self.interarrival), self._arrive)
         req.start()
 
-    def _arrive_timed(self, _event: object) -> None:
+    def _arrive_timed(self, _arg: object) -> None:
         req = self._new(-1)
         self.recorder.arrive(1)
-        self.kernel.call_in(next(self.interarrival), self._arrive)
+        self.kernel.after(next(self.interarrival), self._arrive)
         self._arm(req)
         req.start()
 
@@ -168,8 +167,6 @@ class ClosedSource(_Source):
         self._arm(req)
         req.start()
 
-    def _wake(self, event: object) -> None:
-        self._send(event._value)  # type: ignore[attr-defined]
 
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
@@ -178,6 +175,6 @@ class ClosedSource(_Source):
     def _next(self, req: Request) -> None:
         t = next(self.think) if self.think is not None else 0.0
         if t > 0:
-            self.kernel.call_in(t, self._wake, req.client)
+            self.kernel.after(t, self._send, req.client)
         else:
             self._send(req.client)
