@@ -23,7 +23,7 @@ from simkit import THEORY, Trace, assemble, scenario
 
 from sim.runner import RunOptions, run_points
 from sim.scenario import load_scenario
-from sim.stats.estimators import MAX_BATCHES, BatchMeans
+from sim.stats.estimators import MAX_BATCHES, BatchMeans, _t975
 from sim.stats.histogram import LogHistogram
 
 # --------------------------------------------------------------------------- batching
@@ -385,6 +385,16 @@ def test_batch_means_double_the_batch_size_and_keep_at_most_64_batches():
     thr = bm.throughput(1.0)
     assert thr.low < 1.0 < thr.high
 
+
+
+def test_the_t_quantile_is_scipy_stats_own_to_the_last_bit():
+    # intervals use scipy.special's stdtrit, which scipy.stats.t.ppf evaluates, because
+    # scipy.stats takes seconds to import in every worker; the numbers must not move
+    from scipy import stats
+
+    for dof in [*range(1, 130), 255, 1000, 10**5]:
+        assert _t975(dof) == float(stats.t.ppf(0.975, dof))
+    assert 12.70 < _t975(1) < 12.71 and 1.95 < _t975(10**5) < 1.97
 
 def test_warm_up_removal_resets_every_counter():
     # one client, 10 requests of exactly 1 ms CPU then a 2 ms disk visit; the first 5 are
