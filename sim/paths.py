@@ -32,7 +32,17 @@ from sim.batching import BatchSegment
 from sim.cpu import Context
 from sim.devices import Device, DeviceSegment
 from sim.kernel import Kernel
-from sim.stages import Accounts, CpuSegment, DelaySegment, Sink, StageSpec, Work, combined, summed
+from sim.stages import (
+    Accounts,
+    CpuSegment,
+    DelaySegment,
+    Sink,
+    StageSpec,
+    Work,
+    combined,
+    summed,
+    work_for,
+)
 from sim.stats.recorder import Recorder
 
 SEND = "client.send"
@@ -98,7 +108,7 @@ class Segmenter:
             draw = self._stream("+".join(s.name for s in specs), one)
         else:
             draw = summed([self._stream(s.name, s.cost.fixed) for s in specs])
-        return Work([(self.acct.index[s.name], s.cost.fixed, s.cost) for s in specs], draw)
+        return work_for([(self.acct.index[s.name], s.cost.fixed, s.cost) for s in specs], draw)
 
     def _batch(self, spec: StageSpec) -> BatchSegment:
         seg = self._batches.get(spec.name)

@@ -93,31 +93,32 @@ class Work:
     (moment matching), otherwise part by part. The per-byte and per-command parts are
     linear, so the time of each stage is booked afterwards from running sums (exact in
     total; the random part is shared among stages in proportion to their means).
+
+    :func:`work_for` makes one: a subclass whose :meth:`cost` leaves out the linear parts
+    that no stage has (they would only ever add zero, to the cost and to the booked time).
     """
 
     __slots__ = ("_exact", "_stages", "draw", "k_command", "k_reply", "k_request", "n",
                  "s_count", "s_fixed", "s_reply", "s_request")
 
-    def __init__(self, stages: list[tuple[int, Distribution, Cost]], draw: Iterator[float]
-                 ) -> None:
-        total_mean = sum(d.mean for _, d, _ in stages)
-        # deterministic parts are booked as mean x visits (exact); random ones by share
-        self._exact = all(d.kind == "deterministic" for _, d, _ in stages)
-        self._stages = [
-            (i, d.mean, (d.mean / total_mean) if total_mean > 0 else 1.0 / len(stages),
-             c.per_byte_ns if c.size == "request" else 0.0,
-             c.per_byte_ns if c.size == "reply" else 0.0, c.per_command_ns)
-            for i, d, c in stages
-        ]
-        self.k_request = sum(s[3] for s in self._stages)
-        self.k_reply = sum(s[4] for s in self._stages)
-        self.k_command = sum(s[5] for s in self._stages)
+    def __init__(self, stages: list[tuple[int, float, float, float, float, float]],
+                 exact: bool, draw: Iterator[float]) -> None:
+        self._stages = stages  # (index, mean, share of the random part, per-byte x2, per-command)
+        self._exact = exact  # every part deterministic: booked as mean x visits (exact)
+        self.k_request = sum(s[3] for s in stages)
+        self.k_reply = sum(s[4] for s in stages)
+        self.k_command = sum(s[5] for s in stages)
         self.draw = draw
         self.clear()
 
     @property
     def first(self) -> int:
         return self._stages[0][0]
+
+    @property
+    def linear(self) -> bool:
+        """Whether some stage has a per-byte or per-command part."""
+        return not isinstance(self, _FixedWork)
 
     def clear(self) -> None:
         self.n = 0
@@ -136,14 +137,6 @@ class Work:
         self.s_count += c
         return f + self.k_request * rb + self.k_reply * pb + self.k_command * c
 
-    def cost_fixed(self, req: Request) -> float:
-        """:meth:`cost` for work without per-byte or per-command parts (the sums those
-        parts need stay zero and are only ever multiplied by zero)."""
-        f = next(self.draw)
-        self.n += 1
-        self.s_fixed += f
-        return f
-
     def book(self, booked: list[float], visits: list[int], scale: float) -> None:
         """Add the time of each stage since the last clear (times ``scale``) to ``booked``."""
         for i, mean, share, k_req, k_rep, k_cmd in self._stages:
@@ -151,6 +144,85 @@ class Work:
             booked[i] += scale * (fixed + k_req * self.s_request + k_rep * self.s_reply
                                   + k_cmd * self.s_count)
         visits[self.first] += self.n
+
+
+class _FixedWork(Work):
+    """Work without per-byte or per-command parts."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        self.n += 1
+        self.s_fixed += f
+        return f
+
+
+class _RequestWork(Work):
+    """Work whose only linear part is per request byte (a send)."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        rb = req.request_bytes
+        self.n += 1
+        self.s_fixed += f
+        self.s_request += rb
+        return f + self.k_request * rb
+
+
+class _ReplyWork(Work):
+    """Work whose only linear part is per reply byte (a reply's way back)."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        pb = req.reply_bytes
+        self.n += 1
+        self.s_fixed += f
+        self.s_reply += pb
+        return f + self.k_reply * pb
+
+
+class _ReplyCommandWork(Work):
+    """Work paid per reply byte and per command (a client reading its replies)."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        pb = req.reply_bytes
+        c = req.count
+        self.n += 1
+        self.s_fixed += f
+        self.s_reply += pb
+        self.s_count += c
+        return f + self.k_reply * pb + self.k_command * c
+
+
+# which linear parts some stage has (per request byte, per reply byte, per command) -> kind
+_WORK_KINDS: dict[tuple[bool, bool, bool], type[Work]] = {
+    (False, False, False): _FixedWork,
+    (True, False, False): _RequestWork,
+    (False, True, False): _ReplyWork,
+    (False, True, True): _ReplyCommandWork,
+}
+
+
+def work_for(stages: list[tuple[int, Distribution, Cost]], draw: Iterator[float]) -> Work:
+    """The :class:`Work` of stages given as (index, fixed part, cost), drawn from ``draw``."""
+    total_mean = sum(d.mean for _, d, _ in stages)
+    parts = [
+        (i, d.mean, (d.mean / total_mean) if total_mean > 0 else 1.0 / len(stages),
+         c.per_byte_ns if c.size == "request" else 0.0,
+         c.per_byte_ns if c.size == "reply" else 0.0, c.per_command_ns)
+        for i, d, c in stages
+    ]
+    exact = all(d.kind == "deterministic" for _, d, _ in stages)
+    linear = tuple(any(p[k] for p in parts) for k in (3, 4, 5))
+    return _WORK_KINDS.get(linear, Work)(parts, exact, draw)
 
 
 def combined(dists: list[Distribution]) -> Distribution | None:
@@ -240,24 +312,22 @@ class CpuSegment:
         self.first = work.first
         self.inv_speed = 1.0 / context.speed
         acct.register(work, "cpu", self.inv_speed)
-        linear = work.k_request or work.k_reply or work.k_command
-        self._cost = work.cost if linear else work.cost_fixed
         # hot path: bound methods and the environment looked up once, not per request
         self._submit = context.domain.submit  # type: ignore[union-attr]
         self._done_cb = self._done
         self._clock = kernel.env
         self._draw = work.draw
-        if not linear:
+        if not work.linear:
             self.enter = self._enter_fixed  # type: ignore[method-assign]
 
     def enter(self, req: Request) -> None:
-        w = self._cost(req)
+        w = self.work.cost(req)
         req.work = w
         req.t_seg = self._clock._now
         self._submit(self.context, w, self._done_cb, req)
 
     def _enter_fixed(self, req: Request) -> None:
-        """:meth:`enter` with :meth:`Work.cost_fixed` inlined (the common case)."""
+        """:meth:`enter` with the cost of work without linear parts inlined."""
         w = next(self._draw)
         work = self.work
         work.n += 1

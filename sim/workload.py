@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.kernel import Kernel
-from sim.randomness import BLOCK
+from sim.randomness import blocks
 from sim.requests import SETTLED, Request
 from sim.stats.recorder import Recorder
 
@@ -50,7 +50,7 @@ def class_picker(classes: Sequence[RequestClass], rng: np.random.Generator) -> I
     w = np.asarray([c.weight for c in classes], float)
     w = w / w.sum()
     idx = np.arange(len(classes))
-    return itertools.chain.from_iterable(iter(lambda: rng.choice(idx, BLOCK, p=w).tolist(), None))
+    return blocks(lambda n: rng.choice(idx, n, p=w))
 
 
 class _Source:
@@ -108,8 +108,9 @@ class _Source:
         i = next(self.picker)
         c = self.classes[i]
         self.sent += count
+        # positional arguments: a keyword costs as much as the rest of the call here
         return Request(i, c.request_bytes * count, c.reply_bytes * count, self.kernel.env._now,
-                       self.routes[i], client, count=count)
+                       self.routes[i], client, 0, count)
 
 
 class OpenSource(_Source):
@@ -159,7 +160,7 @@ class ClosedSource(_Source):
     def _send(self, client: int) -> None:
         req = self._new(client, self.pipeline)
         self.recorder.arrive(req.count)
-        req.start()
+        req.route[0].enter(req)  # req.start(), inlined on the hot path
 
     def _send_timed(self, client: int) -> None:
         req = self._new(client, self.pipeline)
@@ -170,7 +171,10 @@ class ClosedSource(_Source):
 
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
-        self._next(req)
+        if self.think is None:  # self._next(req), inlined for the common case
+            self._send(req.client)
+        else:
+            self._next(req)
 
     def _next(self, req: Request) -> None:
         t = next(self.think) if self.think is not None else 0.0

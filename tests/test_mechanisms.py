@@ -14,6 +14,7 @@ warm-up removal that resets every counter.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 from simkit import THEORY, Trace, assemble, scenario
 
+from sim.randomness import BLOCK, parse_distribution, stream
 from sim.runner import RunOptions, run_points
 from sim.scenario import load_scenario
 from sim.stats.estimators import MAX_BATCHES, BatchMeans, _t975
@@ -332,6 +334,38 @@ def test_adding_a_stage_to_a_route_shifts_no_other_components_draws():
     assert cost == base_cost  # station 2 draws the same numbers from its own stream
     assert lat != base_lat  # while the new stage does change the end-to-end times
 
+
+
+@pytest.mark.parametrize("spec", [
+    {"dist": "exponential", "mean": 3.0},
+    {"dist": "lognormal", "mean": 3.0, "cv": 0.7},
+    {"dist": "gamma", "mean": 3.0, "cv": 0.2},
+    {"dist": "gamma", "mean": 3.0, "cv": 2.5},  # shape below 1: another rejection sampler
+    {"dist": "uniform", "low": 1.0, "high": 4.0},
+    {"dist": "empirical", "values": [1, 2, 5], "weights": [0.5, 0.3, 0.2]},
+])
+def test_draws_do_not_depend_on_the_block_sizes_they_are_made_in(spec):
+    # a stream hands out its draws from blocks of growing size (small first, for short
+    # runs); the numbers must be those of one call for them all
+    n = 3 * BLOCK + 17
+    drawn = list(itertools.islice(parse_distribution(spec, "t", "k").iterator(stream(5, 1, "x")),
+                                  n))
+    rng = stream(5, 1, "x")
+    kind, p = spec["dist"], spec
+    if kind == "empirical":
+        w = np.asarray(p["weights"], float)
+        once = rng.choice(np.asarray(p["values"], float), n, p=w / w.sum())
+    elif kind == "uniform":
+        once = rng.uniform(p["low"], p["high"], n)
+    elif kind == "exponential":
+        once = rng.exponential(p["mean"], n)
+    elif kind == "gamma":
+        shape = 1.0 / p["cv"] ** 2
+        once = rng.gamma(shape, p["mean"] / shape, n)
+    else:
+        sigma2 = math.log1p(p["cv"] ** 2)
+        once = rng.lognormal(math.log(p["mean"]) - sigma2 / 2.0, math.sqrt(sigma2), n)
+    assert drawn == once.tolist()
 
 # --------------------------------------------------------------------------- statistics
 
