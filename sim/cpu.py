@@ -150,10 +150,7 @@ class RunToCompletion(Domain):
             t += ctx.wake_ns / self.speed
         end = start + t
         # self._finish(ctx, end, t, callback, payload), inlined too
-        if ctx.threads == 1:
-            free[0] = end
-        else:
-            heapreplace(free, end)
+        heapreplace(free, end)  # the thread's next free time (one thread: free[0] = end)
         ctx.busy_ns += t
         ctx.tasks += 1
         heappush(self._queue, (end, next(self._seq), callback, payload))
@@ -161,10 +158,7 @@ class RunToCompletion(Domain):
     def _finish(self, ctx: Context, end: float, t: float, callback: Callback, payload: Any
                 ) -> None:
         """The task of ``t`` ns ends at ``end``: its thread is busy until then."""
-        if ctx.threads == 1:
-            ctx._free[0] = end
-        else:
-            heapreplace(ctx._free, end)
+        heapreplace(ctx._free, end)  # the thread's next free time (one thread: free[0] = end)
         ctx.busy_ns += t
         ctx.tasks += 1
         heappush(self._queue, (end, next(self._seq), callback, payload))
@@ -257,19 +251,18 @@ def build_domains(kernel: Kernel, cores: list[Core], contexts: list[Context]) ->
     Raises ``ValueError`` for mixed policies or speeds inside one domain (the loader turns
     it into a message naming the file and key).
     """
-    import networkx as nx
-
-    g = nx.Graph()
+    # contexts that can run on a common core, directly or through other contexts
+    groups: list[tuple[set[int], list[Context]]] = []  # (cores, contexts)
     for ctx in contexts:
-        g.add_node(("ctx", ctx.name), obj=ctx)
-        for c in ctx.cores:
-            g.add_edge(("ctx", ctx.name), ("core", c))
+        group_cores, group_ctx = set(ctx.cores), [ctx]
+        for other in [g for g in groups if g[0] & group_cores]:
+            groups.remove(other)
+            group_cores |= other[0]
+            group_ctx = other[1] + group_ctx
+        groups.append((group_cores, group_ctx))
     domains: list[Domain] = []
-    for comp in nx.connected_components(g):
-        dom_ctx = [g.nodes[n]["obj"] for n in comp if n[0] == "ctx"]
-        dom_cores = [cores[n[1]] for n in sorted(comp) if n[0] == "core"]
-        if not dom_ctx:
-            continue
+    for group_cores, dom_ctx in groups:
+        dom_cores = [cores[i] for i in sorted(group_cores)]
         policies = {c.scheduling for c in dom_cores}
         speeds = {c.speed for c in dom_cores}
         names = ", ".join(sorted(c.name for c in dom_ctx))

@@ -52,8 +52,8 @@ class Kernel:
         self.env = _Clock()
         # (time ns, sequence number, function, argument): the sequence breaks ties
         self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
-        self._seq = count()
-        self._ran = 0  # events popped by run() so far
+        self._seq = count()  # sequence numbers: one per event scheduled
+        self._peeks = 0  # sequence numbers taken by :attr:`scheduled` to read the count
 
     @property
     def now(self) -> float:
@@ -61,8 +61,10 @@ class Kernel:
 
     @property
     def scheduled(self) -> int:
-        """Events scheduled so far (run, or still waiting in the queue)."""
-        return self._ran + len(self._queue)
+        """Events scheduled so far (run, or still waiting in the queue): the sequence
+        numbers handed out, less those this property took to read the counter."""
+        self._peeks += 1
+        return next(self._seq) - self._peeks + 1
 
     def at(self, time_ns: float, fn: Callable[[Any], None], arg: Any = None) -> None:
         """Run ``fn(arg)`` at absolute time ``time_ns`` (not before now).
@@ -93,19 +95,14 @@ class Kernel:
             heappush(self._queue, (until, -1, self._stop_at_until, None))
         clock = self.env
         queue = self._queue
-        ran = 0
         try:
             while queue:
                 clock._now, _, fn, arg = heappop(queue)
-                ran += 1
                 fn(arg)
         except _Stop:
             pass
-        finally:
-            self._ran += ran
 
     def _stop_at_until(self, _arg: object) -> None:
-        self._ran -= 1  # the end of the clock is not one of the model's events
         self.stop()
 
     def stop(self) -> None:

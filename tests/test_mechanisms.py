@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from simkit import THEORY, Trace, assemble, scenario
 
+from sim.paths import route_of
 from sim.randomness import BLOCK, parse_distribution, stream
 from sim.runner import RunOptions, run_points
 from sim.scenario import load_scenario
@@ -269,6 +270,17 @@ def test_coalescing_stops_at_every_change_of_resource():
     assert events == arrivals_scheduled() + N * 3  # cpu | delay | cpu
     assert a.recorder.histogram.max == 26
 
+
+
+def test_the_path_graph_reads_back_every_class_route_the_replication_compiled():
+    cpu = {"kind": "cpu", "context": "ctx", "cost": 1}
+    routes = {"GET": ["syscall", "tcp", "lookup", "tcp", "syscall"],
+              "SET": ["syscall", "tcp", "store", "fsync", "tcp", "syscall"]}
+    a = assemble(scenario({n: cpu for n in ("syscall", "tcp", "lookup", "store", "fsync")},
+                          routes=routes, classes=[{"name": "GET"}, {"name": "SET"}]))
+    for cls, route in routes.items():
+        assert route_of(a.path, cls) == route == a.model.routes[cls]
+    assert set(a.path.successors("tcp")) == {"lookup", "store", "syscall"}
 
 # ------------------------------------------------------------------------- determinism
 
