@@ -98,8 +98,9 @@ class BatchSegment:
         else:
             batch = [w.popleft() for _ in range(n)]
         cost = next(self.per_batch)
-        self.acct._cpu[self.index] += cost * self.inv_speed
-        share = cost * self.inv_speed / n
+        batch_cpu = cost * self.inv_speed
+        self.acct._cpu[self.index] += batch_cpu
+        share = batch_cpu / n
         items = self.items_of
         inv = self.inv_speed
         for req in batch:

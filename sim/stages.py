@@ -26,7 +26,7 @@ All times here are nanoseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -356,14 +356,25 @@ class DelaySegment:
 
 class Sink:
     """The end of every route: hands the finished request to whoever waits for it, and
-    takes requests that leave the route without finishing it (:meth:`fail`)."""
+    takes requests that leave the route without finishing it (:meth:`fail`).
+
+    Entering the sink is finishing: ``enter`` is ``on_done`` itself (no call between).
+    """
+
+    enter: Callable[[Request], None]
 
     def __init__(self, on_done, on_fail=None) -> None:  # type: ignore[no-untyped-def]
         self.on_done = on_done
         self.on_fail = on_fail
 
-    def enter(self, req: Request) -> None:
-        self.on_done(req)
+    @property
+    def on_done(self):  # type: ignore[no-untyped-def]
+        """What to call with a request that reached the end of its route."""
+        return self.enter
+
+    @on_done.setter
+    def on_done(self, fn) -> None:  # type: ignore[no-untyped-def]
+        self.enter = fn
 
     def fail(self, req: Request, reason: str) -> None:
         """``req`` leaves its route unfinished (``reason``: ``connect``)."""
