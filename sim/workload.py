@@ -168,7 +168,6 @@ class ClosedSource(_Source):
         self._arm(req)
         req.start()
 
-
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
         if self.think is None:  # self._next(req), inlined for the common case
