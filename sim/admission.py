@@ -29,8 +29,6 @@ All times are nanoseconds.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sim.kernel import Kernel
 from sim.requests import RETRY, SETTLED, Request, advance
 from sim.stages import Accounts, StageSpec
@@ -69,11 +67,9 @@ class ListenSegment:
         # the (k+1)-th retransmission, or the give-up, at t_sent + rto * (2^(k+1) - 1)
         at = max(req.t_sent + self.rto_ns * ((2 << k) - 1), now)
         acct.wait[self.index] += at - now
-        self.kernel.call_at(at, self._retransmit if k < self.syn_retries else self._give_up,
-                            req)
+        self.kernel.at(at, self._retransmit if k < self.syn_retries else self._give_up, req)
 
-    def _retransmit(self, event: Any) -> None:
-        req: Request = event._value
+    def _retransmit(self, req: Request) -> None:
         if req.flags & SETTLED:  # the client timed out and closed the socket
             req.route[-1].fail(req, CONNECT)
             return
@@ -82,8 +78,7 @@ class ListenSegment:
         req.start()
 
     @staticmethod
-    def _give_up(event: Any) -> None:
-        req: Request = event._value
+    def _give_up(req: Request) -> None:
         req.route[-1].fail(req, CONNECT)
 
 

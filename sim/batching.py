@@ -36,12 +36,8 @@ from typing import Any
 from sim.cpu import Context
 from sim.devices import Device
 from sim.kernel import Kernel
-from sim.requests import Request, advance
+from sim.requests import Request
 from sim.stages import Accounts, Work, all_empty
-
-
-def _nothing(_event: Any) -> None:
-    """What happens when CPU work that nothing waits for is done."""
 
 
 class BatchSegment:
@@ -61,6 +57,7 @@ class BatchSegment:
         self.device_classes = device_classes
         self.inv_speed = 1.0 / context.speed
         self.notify_of: dict[int, tuple[Work, list[list[int]]]] = {}  # class -> kick
+        self._submit = context.domain.submit  # type: ignore[union-attr]
         self.waiting: deque[Request] = deque()
         self.busy = False
         self.armed = 0  # version of the pending window timer, 0 when none
@@ -95,22 +92,27 @@ class BatchSegment:
                 if not self.armed:
                     self._version += 1
                     self.armed = self._version
-                    self.kernel.call_in(left, self._window_over, self._version)
+                    self.kernel.after(left, self._window_over, self._version)
                 return
         self._start()
 
-    def _window_over(self, event: Any) -> None:
-        if event._value == self.armed and not self.busy:
+    def _window_over(self, version: int) -> None:
+        if version == self.armed and not self.busy:
             self._start()
 
     def _start(self) -> None:
         self.armed = 0
         w = self.waiting
         n = min(len(w), self.max_batch)
-        batch = [w.popleft() for _ in range(n)]
+        if n == len(w):  # everything that waits (the usual case)
+            batch = list(w)
+            w.clear()
+        else:
+            batch = [w.popleft() for _ in range(n)]
         cost = next(self.per_batch)
-        self.acct._cpu[self.index] += cost * self.inv_speed
-        share = cost * self.inv_speed / n
+        batch_cpu = cost * self.inv_speed
+        self.acct._cpu[self.index] += batch_cpu
+        share = batch_cpu / n
         items = self.items_of
         inv = self.inv_speed
         for req in batch:
@@ -120,27 +122,29 @@ class BatchSegment:
         self.busy = True
         self.batches += 1
         self.items += n
-        self.context.submit(cost, self._cpu_done, batch)
+        self._submit(self.context, cost, self._cpu_done, batch)  # context.submit, one call less
 
-    def _cpu_done(self, event: Any) -> None:
-        batch: list[Request] = event._value
+    def _cpu_done(self, batch: list[Request]) -> None:
         dev = self.device
         if dev is not None and any(r.cls in self.device_classes for r in batch):
             # what the visit carries: the requests of the classes that trigger it (Redis
             # appends the commands that changed data to the AOF, as they came in)
             s = dev.service_time(sum(r.request_bytes for r in batch
                                      if r.cls in self.device_classes))
-            visit = s + dev.submit(s, self._send, batch)  # service plus the device's queue
+            visit = s + dev.submit(s, self._device_done, batch)  # service plus its queue
             acct = self.acct
             for req in batch:
                 acct._device[self.index] += visit
                 req.work += visit  # so that _release books only the rest as waiting
             return
-        self._send(event)
+        self._send(batch)
 
-    def _send(self, event: Any) -> None:
+    def _device_done(self, event: Any) -> None:
+        """The batch's device visit is over (a device calls back in the event form)."""
+        self._send(event._value)
+
+    def _send(self, batch: list[Request]) -> None:
         """The items leave: first a notification, if one of them needs it (see above)."""
-        batch: list[Request] = event._value
         if self.notify_of:
             for req in batch:
                 kick = self.notify_of.get(req.cls)
@@ -150,24 +154,25 @@ class BatchSegment:
                         # the kick is part of the first write: the replies leave after it,
                         # whatever else is queued for this context (a timer of its
                         # length); its CPU time is taken from the context as well
-                        cost = work.cost_fixed(req)
+                        cost = work.cost(req)
                         t = cost * self.inv_speed
                         for r in batch:
                             r.work += t / len(batch)
-                        self.context.submit(cost, _nothing, None)
-                        self.kernel.call_in(t, self._release, batch)
+                        self.context.occupy(cost)
+                        self.kernel.after(t, self._release_batch, batch)
                         return
                     break
-        self._release(event)
+        self._release_batch(batch)
 
-    def _release(self, event: Any) -> None:
-        batch: list[Request] = event._value
+    def _release_batch(self, batch: list[Request]) -> None:
         now = self.kernel.env._now
-        acct = self.acct
+        wait = self.acct.wait
+        i = self.index
         for req in batch:
-            acct.wait[self.index] += (now - req.t_seg) - req.work
+            wait[i] += (now - req.t_seg) - req.work
         self.busy = False
         for req in batch:
-            advance(req)
+            req.pos += 1  # advance(req), inlined on the hot path
+            req.route[req.pos].enter(req)
         if self.waiting and not self.busy:
             self._form()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +36,7 @@ from sim.composition import Settings, compose
 from sim.experiment import Cell, Experiment, Point
 from sim.parameters import Parameter, ParameterSet
 from sim.predict import predict, run_jobs
+from sim.workers import pool_size, worker_pool
 
 LOG_STEP = 0.2  # finite-difference step in log-parameter space (~22%): wide enough to see
 # across the kinks of a bottleneck (throughput is a max over cores: below its kink a
@@ -172,10 +172,8 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
     measured = exp.measured_points()
     points = exp.fit_points()
     deps = dependencies(exp, base, dict.fromkeys(c for c, _ in points))
-    n = workers or (mp.cpu_count() or 1)
-    pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) if n > 1 else None
     say = progress or (lambda _m: None)
-    try:
+    with worker_pool(pool_size(workers, len(points))) as pool:
         say(f"in-sample fit: at most {len(base.free_names)} free parameters, "
             f"{len(points)} data points")
         full = fit(exp, base, points, measured, deps, pool, progress=say)
@@ -193,9 +191,6 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
                 train = [pt for pt in points if exp.label(pt) != t]
                 cal.leave_one_test_out[t] = fit(exp, base, train, measured, deps, pool,
                                                 start=full.values, max_iterations=6)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
     return cal
 
 

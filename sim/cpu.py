@@ -29,9 +29,7 @@ from heapq import heappop, heappush, heapreplace
 from itertools import count
 from typing import Any
 
-from simpy.core import NORMAL
-
-from sim.kernel import Kernel, _Wake
+from sim.kernel import Kernel
 
 Callback = Callable[[Any], None]
 
@@ -70,8 +68,13 @@ class Context:
         self._running = 0
 
     def submit(self, work_ns: float, callback: Callback, payload: Any) -> None:
-        """Run ``work_ns`` of work on this context, then call ``callback(event)``."""
+        """Run ``work_ns`` of work on this context, then call ``callback(payload)``."""
         self.domain.submit(self, work_ns, callback, payload)  # type: ignore[union-attr]
+
+    def occupy(self, work_ns: float) -> None:
+        """Take ``work_ns`` of this context's CPU time for work that nothing waits for
+        (its cost in time is booked by whoever asked for it)."""
+        self.domain.occupy(self, work_ns)  # type: ignore[union-attr]
 
     @property
     def speed(self) -> float:
@@ -82,6 +85,10 @@ class Context:
         self.tasks = 0
 
 
+def _nothing(_payload: Any) -> None:
+    """What happens when CPU work that nothing waits for is done."""
+
+
 class Domain:
     """Cores shared by a set of contexts, with one scheduling policy."""
 
@@ -89,6 +96,10 @@ class Domain:
 
     def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
         raise NotImplementedError
+
+    def occupy(self, ctx: Context, work_ns: float) -> None:
+        """:meth:`submit` with nothing to call when the work is done."""
+        self.submit(ctx, work_ns, _nothing, None)
 
 
 class RunToCompletion(Domain):
@@ -99,50 +110,81 @@ class RunToCompletion(Domain):
         self.speed = cores[0].speed
         self.cores_free = [0.0] * len(cores)
         self.contexts = contexts
-        self._env = kernel.env  # hot path: looked up once
+        self._clock = kernel.env  # hot path: looked up once
         self._queue = kernel._queue
-        self._eid = kernel._eid
+        self._seq = kernel._seq
         threads = sum(c.threads for c in contexts)
         # if no thread ever waits for a core, the core heap need not be consulted
         self.core_bound = threads > len(cores)
+        if not self.core_bound:
+            self.submit = self._submit_uncontended  # type: ignore[method-assign]
 
     def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
-        now = self._env._now
+        # The task is ready at max(now, its thread's free time). It takes the core that
+        # fell free last but not after then (best fit), so that a core idle earlier stays
+        # free for other contexts' tasks; if none is free by then, the first to fall free.
+        start, t = self._ready(ctx, work_ns)
+        cf = self.cores_free
+        best = -1
+        first = 0
+        for i, f in enumerate(cf):
+            if f <= start and (best < 0 or f > cf[best]):
+                best = i
+            if f < cf[first]:
+                first = i
+        if best < 0:
+            best = first
+            start = cf[first]
+        cf[best] = start + t
+        self._finish(ctx, start + t, t, callback, payload)
+
+    def _ready(self, ctx: Context, work_ns: float) -> tuple[float, float]:
+        """When a task of ``work_ns`` could start on its thread (ns), and how long it takes
+        (ns, with the thread's wake-up if it sleeps)."""
+        now = self._clock._now
+        t = work_ns / self.speed
+        start = ctx._free[0]
+        if now > start:  # the thread sleeps: waking it costs its wake-up first
+            start = now
+            t += ctx.wake_ns / self.speed
+        return start, t
+
+    def occupy(self, ctx: Context, work_ns: float) -> None:
+        if self.core_bound:
+            super().occupy(ctx, work_ns)
+            return
+        # no task waits for a core: the thread is busy for longer, and no event is needed
+        start, t = self._ready(ctx, work_ns)
+        heapreplace(ctx._free, start + t)
+        ctx.busy_ns += t
+        ctx.tasks += 1
+
+    def _submit_uncontended(self, ctx: Context, work_ns: float, callback: Callback,
+                            payload: Any) -> None:
+        """:meth:`submit` where threads never outnumber cores: no task waits for a core,
+        only for its own thread (the hot path of most models)."""
+        # start, t = self._ready(ctx, work_ns), inlined on the hot path
+        now = self._clock._now
         t = work_ns / self.speed
         free = ctx._free
         start = free[0]
-        if self.core_bound:
-            # The task is ready at max(now, its thread's free time). It takes the core that
-            # fell free last but not after then (best fit), so that a core idle earlier stays
-            # free for other contexts' tasks; if none is free by then, the first to fall free.
-            if now > start:  # the thread sleeps: waking it costs its wake-up first
-                start = now
-                t += ctx.wake_ns / self.speed
-            cf = self.cores_free
-            best = -1
-            first = 0
-            for i, f in enumerate(cf):
-                if f <= start and (best < 0 or f > cf[best]):
-                    best = i
-                if f < cf[first]:
-                    first = i
-            if best < 0:
-                best = first
-                start = cf[first]
-            cf[best] = start + t
-        elif now > start:  # the thread sleeps: waking it costs its wake-up first
+        if now > start:
             start = now
             t += ctx.wake_ns / self.speed
         end = start + t
-        if ctx.threads == 1:
-            free[0] = end
-        else:
-            heapreplace(free, end)
+        # self._finish(ctx, end, t, callback, payload), inlined too
+        heapreplace(free, end)  # the thread's next free time (one thread: free[0] = end)
         ctx.busy_ns += t
         ctx.tasks += 1
-        # self.kernel.call_at(end, callback, payload), inlined on the hot path
-        self.kernel.scheduled += 1
-        heappush(self._queue, (end, NORMAL, next(self._eid), _Wake(callback, payload)))
+        heappush(self._queue, (end, next(self._seq), callback, payload))
+
+    def _finish(self, ctx: Context, end: float, t: float, callback: Callback, payload: Any
+                ) -> None:
+        """The task of ``t`` ns ends at ``end``: its thread is busy until then."""
+        heapreplace(ctx._free, end)  # the thread's next free time (one thread: free[0] = end)
+        ctx.busy_ns += t
+        ctx.tasks += 1
+        heappush(self._queue, (end, next(self._seq), callback, payload))
 
 
 class _Task:
@@ -189,7 +231,7 @@ class ProcessorSharing(Domain):
         self.version += 1
         if self.heap:
             delay = (self.heap[0][0] - self.virtual) / self._rate()
-            self.kernel.call_in(delay if delay > 0 else 0.0, self._complete, self.version)
+            self.kernel.after(delay if delay > 0 else 0.0, self._complete, self.version)
 
     def submit(self, ctx: Context, work_ns: float, callback: Callback, payload: Any) -> None:
         self._advance()
@@ -204,8 +246,8 @@ class ProcessorSharing(Domain):
         else:
             ctx._queue.append(task)
 
-    def _complete(self, event: Any) -> None:
-        if event._value != self.version:
+    def _complete(self, version: int) -> None:
+        if version != self.version:
             return  # superseded by a later change in the number of runnable threads
         self._advance()
         done: list[_Task] = []
@@ -223,7 +265,7 @@ class ProcessorSharing(Domain):
                 self._start(q.popleft())
         self._reschedule()
         for task in done:
-            task.callback(_Wake(task.callback, task.payload))
+            task.callback(task.payload)
 
 
 def build_domains(kernel: Kernel, cores: list[Core], contexts: list[Context]) -> list[Domain]:
@@ -232,19 +274,18 @@ def build_domains(kernel: Kernel, cores: list[Core], contexts: list[Context]) ->
     Raises ``ValueError`` for mixed policies or speeds inside one domain (the loader turns
     it into a message naming the file and key).
     """
-    import networkx as nx
-
-    g = nx.Graph()
+    # contexts that can run on a common core, directly or through other contexts
+    groups: list[tuple[set[int], list[Context]]] = []  # (cores, contexts)
     for ctx in contexts:
-        g.add_node(("ctx", ctx.name), obj=ctx)
-        for c in ctx.cores:
-            g.add_edge(("ctx", ctx.name), ("core", c))
+        group_cores, group_ctx = set(ctx.cores), [ctx]
+        for other in [g for g in groups if g[0] & group_cores]:
+            groups.remove(other)
+            group_cores |= other[0]
+            group_ctx = other[1] + group_ctx
+        groups.append((group_cores, group_ctx))
     domains: list[Domain] = []
-    for comp in nx.connected_components(g):
-        dom_ctx = [g.nodes[n]["obj"] for n in comp if n[0] == "ctx"]
-        dom_cores = [cores[n[1]] for n in sorted(comp) if n[0] == "core"]
-        if not dom_ctx:
-            continue
+    for group_cores, dom_ctx in groups:
+        dom_cores = [cores[i] for i in sorted(group_cores)]
         policies = {c.scheduling for c in dom_cores}
         speeds = {c.speed for c in dom_cores}
         names = ", ".join(sorted(c.name for c in dom_ctx))

@@ -1,13 +1,18 @@
-"""The event kernel: a simpy environment plus a cheap way to schedule a callback.
+"""The event kernel: the simulated clock and the queue of callbacks to run.
 
-Mechanisms that know their next event time (a FIFO server computing a departure, a
-delay) do not need a simpy process per request: :meth:`Kernel.call_in` puts a tiny
-event on simpy's own queue whose one callback receives a payload. simpy processes and
-events still work beside it (``kernel.env``) for mechanisms that are easier to write as
-generators. Time is in nanoseconds throughout the engine.
+Every mechanism of the engine knows when its next event happens (a FIFO server computes
+a departure, a delay its end), so an event is just a callback to run at a time: a heap of
+``(time, sequence, function, argument)`` entries, popped in time order, ties in the
+order they were scheduled (the sequence number). :meth:`Kernel.at` and
+:meth:`Kernel.after` schedule ``function(argument)``: the hot paths' form, no object is
+made per event. :meth:`Kernel.call_at` and :meth:`Kernel.call_in` schedule the *event
+form*, ``callback(event)`` with the payload in ``event._value``, the convention of the
+simpy events the engine was first written with; mechanisms written that way keep
+working, and both forms share one queue and one order.
 
-:attr:`Kernel.scheduled` counts the events scheduled through :meth:`call_in`; tests use
-it to check that coalesced stages cost one event, not one per layer.
+The current time is ``kernel.env._now`` (ns; a plain attribute, read on every hot path;
+``kernel.now`` reads it too). :attr:`Kernel.scheduled` counts the events scheduled;
+tests use it to check that coalesced stages cost one event, not one per layer.
 """
 
 from __future__ import annotations
@@ -17,81 +22,89 @@ from heapq import heappop, heappush
 from itertools import count
 from typing import Any
 
-import simpy
-from simpy.core import NORMAL, StopSimulation
-from simpy.events import EventPriority
+
+class _Clock:
+    """The simulated time in ns, ``_now`` (named as simpy's environment names it)."""
+
+    __slots__ = ("_now",)
+
+    def __init__(self) -> None:
+        self._now = 0.0
 
 
-class _Wake:
-    """The smallest object simpy's ``Environment.step`` accepts as an event."""
+class _Event:
+    """What an event-form callback receives: the payload as ``_value``."""
 
-    __slots__ = ("_ok", "_value", "callbacks")
+    __slots__ = ("_value",)
 
-    def __init__(self, callback: Callable[[Any], None], payload: Any) -> None:
-        self._ok = True
+    def __init__(self, payload: Any) -> None:
         self._value = payload
-        self.callbacks = [callback]
+
+
+class _Stop(Exception):
+    """Raised by :meth:`Kernel.stop` inside a callback; ends :meth:`Kernel.run`."""
 
 
 class Kernel:
     """Owns the simulated clock (ns) and the event queue."""
 
     def __init__(self) -> None:
-        self.env = simpy.Environment()
-        self._queue = self.env._queue
-        self._eid: count = self.env._eid
-        self.scheduled = 0
+        self.env = _Clock()
+        # (time ns, sequence number, function, argument): the sequence breaks ties
+        self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self._seq = count()  # sequence numbers: one per event scheduled
+        self._peeks = 0  # sequence numbers taken by :attr:`scheduled` to read the count
 
     @property
     def now(self) -> float:
         return self.env._now
 
-    def call_in(self, delay_ns: float, callback: Callable[[Any], None],
-                payload: Any = None) -> None:
-        """Run ``callback(event)`` after ``delay_ns``; the event's ``_value`` is ``payload``.
+    @property
+    def scheduled(self) -> int:
+        """Events scheduled so far (run, or still waiting in the queue): the sequence
+        numbers handed out, less those this property took to read the counter."""
+        self._peeks += 1
+        return next(self._seq) - self._peeks + 1
 
-        ``delay_ns`` must be >= 0. Ties run in the order they were scheduled.
+    def at(self, time_ns: float, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Run ``fn(arg)`` at absolute time ``time_ns`` (not before now).
+
+        Ties run in the order they were scheduled.
         """
-        self.scheduled += 1
-        heappush(
-            self._queue,
-            (self.env._now + delay_ns, NORMAL, next(self._eid), _Wake(callback, payload)),
-        )
+        heappush(self._queue, (time_ns, next(self._seq), fn, arg))
 
-    def call_at(self, time_ns: float, callback: Callable[[Any], None], payload: Any = None) -> None:
-        """Run ``callback(event)`` at absolute time ``time_ns`` (not before now)."""
-        self.scheduled += 1
-        heappush(self._queue, (time_ns, NORMAL, next(self._eid), _Wake(callback, payload)))
+    def after(self, delay_ns: float, fn: Callable[[Any], None], arg: Any = None) -> None:
+        """Run ``fn(arg)`` after ``delay_ns`` (>= 0)."""
+        heappush(self._queue, (self.env._now + delay_ns, next(self._seq), fn, arg))
 
-    def run(self, until: float | simpy.Event | None = None) -> None:
-        if until is not None:
-            self.env.run(until=until)
-            return
-        # ``env.run()`` with simpy's ``Environment.step`` inlined (the same steps in the same
-        # order; one method call less per event, which is most of the engine's time).
-        env = self.env
+    def call_at(self, time_ns: float, callback: Callable[[Any], None], payload: Any = None
+                ) -> None:
+        """Event form of :meth:`at`: ``callback(event)``, ``event._value`` is ``payload``."""
+        heappush(self._queue, (time_ns, next(self._seq), callback, _Event(payload)))
+
+    def call_in(self, delay_ns: float, callback: Callable[[Any], None], payload: Any = None
+                ) -> None:
+        """Event form of :meth:`after`: ``callback(event)``, ``event._value`` is ``payload``."""
+        heappush(self._queue,
+                 (self.env._now + delay_ns, next(self._seq), callback, _Event(payload)))
+
+    def run(self, until: float | None = None) -> None:
+        """Run events in time order until the queue is empty or :meth:`stop` is called;
+        with ``until`` (ns), only those before it, and the clock then reads ``until``."""
+        if until is not None:  # before any event at ``until`` itself (sequence -1)
+            heappush(self._queue, (until, -1, self._stop_at_until, None))
+        clock = self.env
         queue = self._queue
         try:
-            while True:
-                try:
-                    env._now, _, _, event = heappop(queue)
-                except IndexError:
-                    return
-                callbacks, event.callbacks = event.callbacks, None
-                try:
-                    for callback in callbacks:
-                        callback(event)
-                except StopSimulation:
-                    event.callbacks = callbacks[callbacks.index(callback) + 1:]
-                    env.schedule(event, EventPriority(-1))
-                    raise
-                if not event._ok and not hasattr(event, "_defused"):
-                    exc = type(event._value)(*event._value.args)
-                    exc.__cause__ = event._value
-                    raise exc
-        except StopSimulation:
-            return
+            while queue:
+                clock._now, _, fn, arg = heappop(queue)
+                fn(arg)
+        except _Stop:
+            pass
+
+    def _stop_at_until(self, _arg: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """End :meth:`run` after the current event (used by stopping rules)."""
-        raise simpy.core.StopSimulation(None)
+        raise _Stop

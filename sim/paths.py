@@ -5,7 +5,8 @@ and ``client.receive``. Each request class (command) follows its own route: edge
 ``(u, v)`` with key ``(class, hop)`` says the class's ``hop``-th step goes from ``u`` to
 ``v``. A stage may be crossed more than once on a route (a layer crossed by the request
 and again by the reply). The graph can be drawn and queried (which stages does SET cross
-that GET does not?); :func:`route_of` reads one class's route back in order.
+that GET does not?); :func:`route_of` reads one class's route back in order: the list
+of stage names it was built from, which a replication compiles directly.
 
 :func:`compile_route` turns a route into runtime segments and coalesces: consecutive
 ``cpu`` stages on the same context become one segment, consecutive ``delay`` stages one
@@ -23,9 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from sim.admission import ListenSegment
 from sim.batching import BatchSegment
@@ -43,8 +42,12 @@ from sim.stages import (
     Work,
     combined,
     summed,
+    work_for,
 )
 from sim.stats.recorder import Recorder
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 SEND = "client.send"
 RECEIVE = "client.receive"
@@ -52,6 +55,8 @@ RECEIVE = "client.receive"
 
 def build_path(routes: Mapping[str, Sequence[str]]) -> nx.MultiDiGraph:
     """The path graph from each class's ordered list of stage names."""
+    import networkx as nx  # slow to import, and only needed to draw or query a path
+
     g = nx.MultiDiGraph()
     g.add_node(SEND)
     g.add_node(RECEIVE)
@@ -113,7 +118,7 @@ class Segmenter:
             draw = self._stream("+".join(s.name for s in specs), one)
         else:
             draw = summed([self._stream(s.name, s.cost.fixed) for s in specs])
-        return Work([(self.acct.index[s.name], s.cost.fixed, s.cost) for s in specs], draw)
+        return work_for([(self.acct.index[s.name], s.cost.fixed, s.cost) for s in specs], draw)
 
     def _batch(self, spec: StageSpec) -> BatchSegment:
         seg = self._batches.get(spec.name)

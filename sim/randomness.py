@@ -31,7 +31,8 @@ import numpy as np
 
 from sim.errors import ConfigError
 
-BLOCK = 4096  # draws per numpy call
+BLOCK = 4096  # draws per numpy call, once a stream has drawn its first few blocks
+FIRST_BLOCK = 64  # draws in its first numpy call; the blocks double up to BLOCK
 
 
 def stream(seed: int, rep: int, name: str) -> np.random.Generator:
@@ -87,31 +88,39 @@ class Distribution:
             return itertools.repeat(float(p["value"]))
         if k == "exponential":
             m = float(p["mean"])
-            return _blocks(lambda: rng.exponential(m, BLOCK))
+            return blocks(lambda n: rng.exponential(m, n))
         if k == "lognormal":
             m, cv = float(p["mean"]), float(p["cv"])
             sigma2 = math.log1p(cv * cv)
             mu = math.log(m) - sigma2 / 2.0
             s = math.sqrt(sigma2)
-            return _blocks(lambda: rng.lognormal(mu, s, BLOCK))
+            return blocks(lambda n: rng.lognormal(mu, s, n))
         if k == "gamma":
             m, cv = float(p["mean"]), float(p["cv"])
             shape = 1.0 / (cv * cv)
             scale = m / shape
-            return _blocks(lambda: rng.gamma(shape, scale, BLOCK))
+            return blocks(lambda n: rng.gamma(shape, scale, n))
         if k == "uniform":
             lo, hi = float(p["low"]), float(p["high"])
-            return _blocks(lambda: rng.uniform(lo, hi, BLOCK))
+            return blocks(lambda n: rng.uniform(lo, hi, n))
         if k == "empirical":
             v = np.asarray(p["values"], dtype=float)
             w = np.asarray(p["weights"], dtype=float)
             w = w / w.sum()
-            return _blocks(lambda: rng.choice(v, BLOCK, p=w))
+            return blocks(lambda n: rng.choice(v, n, p=w))
         raise AssertionError(k)
 
 
-def _blocks(make: Callable[[], np.ndarray]) -> Iterator[float]:
-    return itertools.chain.from_iterable(iter(lambda: make().tolist(), None))
+def blocks(make: Callable[[int], np.ndarray]) -> Iterator[float]:
+    """The draws of ``make(n)`` (n draws from one generator), one by one.
+
+    Blocks start at FIRST_BLOCK draws and double up to BLOCK, so a short run does not
+    draw thousands of numbers it never uses. A generator makes its draws one after the
+    other whatever the size of the call, so the sequence does not depend on the blocks.
+    """
+    first = [FIRST_BLOCK << i for i in range((BLOCK // FIRST_BLOCK).bit_length() - 1)]
+    sizes = itertools.chain(first, itertools.repeat(BLOCK))
+    return itertools.chain.from_iterable(make(n).tolist() for n in sizes)
 
 
 def deterministic(value: float) -> Distribution:

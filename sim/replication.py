@@ -13,20 +13,24 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.cpu import Context, Core, build_domains
 from sim.devices import Device
 from sim.kernel import Kernel
-from sim.paths import Segmenter, build_path, route_of
+from sim.paths import Segmenter, build_path
 from sim.randomness import Distribution, stream
 from sim.scenario import Model
 from sim.stages import Accounts, Sink
 from sim.stats.recorder import Recorder
 from sim.timers import Timer
 from sim.workload import ClosedSource, OpenSource, class_picker
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 # ab's "percentage of the requests served within a certain time" (100: the longest)
@@ -96,7 +100,6 @@ class Assembly:
                   float(stream(seed, rep, f"timer.{n}.phase").uniform(0.0, spec.every_ns)),
                   self.acct, self.acct.index[f"timer.{n}"])
             for n, spec in model.timers.items()]
-        self.path = build_path(model.routes)
         # connect
         self.recorder = Recorder(k, model.warmup, model.requests, self._open_window,
                                  model.max_in_system)
@@ -115,9 +118,15 @@ class Assembly:
             src = ClosedSource(k, classes, picker, [], self.recorder, model.clients,
                                model.pipeline, think, model.timeout_ns)
         sink = Sink(src.done, src.failed)
-        src.routes = [segmenter.compile_route(route_of(self.path, c.name), sink, c.name)
+        src.routes = [segmenter.compile_route(model.routes[c.name], sink, c.name)
                       for c in classes]
         self.source = src
+
+    @cached_property
+    def path(self) -> nx.MultiDiGraph:
+        """The model's path graph (built on demand: the routes compile from the lists
+        it is made of, :func:`sim.paths.route_of`)."""
+        return build_path(self.model.routes)
 
     def draws(self, name: str, dist: Distribution | None) -> Any:
         """Endless draws of ``dist`` from the stream named ``name``."""

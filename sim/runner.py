@@ -33,8 +33,6 @@ received per second / 1024, from throughput and the classes' mean reply bytes).
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +54,7 @@ from sim.replication import (
 )
 from sim.scenario import Model, to_model
 from sim.stats.estimators import Estimate, t_interval
+from sim.workers import pool_size, worker_pool
 
 NS_PER_MS = 1e6
 NS_PER_S = 1e9
@@ -69,11 +68,6 @@ class RunOptions:
     seed: int = 1
     reps: int | None = None  # overrides run.reps (and fixes the count: no run-length control)
     workers: int | None = None
-
-
-def _pool_size(requested: int, jobs: int) -> int:
-    n = requested or (os.cpu_count() or 1)
-    return max(1, min(n, jobs))
 
 
 def run_reps(model: Model, seed: int, reps: Iterable[int], workers: int,
@@ -241,17 +235,12 @@ def run_points(points: list[dict[str, Any]], opts: RunOptions,
     rows: list[dict[str, Any]] = []
     max_jobs = max((opts.reps or p["run"]["max_reps"]) for p in points)
     requested = opts.workers if opts.workers is not None else points[0]["run"]["workers"]
-    size = _pool_size(requested, max_jobs)
-    pool = ProcessPoolExecutor(size, mp_context=mp.get_context("fork")) if size > 1 else None
-    try:
+    with worker_pool(pool_size(requested, max_jobs)) as pool:
         for p in points:
             row = run_point(p, opts, pool)
             rows.append(row)
             if on_row:
                 on_row(row)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
     return rows
 
 

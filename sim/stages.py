@@ -26,7 +26,7 @@ All times here are nanoseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,31 +96,32 @@ class Work:
     (moment matching), otherwise part by part. The per-byte and per-command parts are
     linear, so the time of each stage is booked afterwards from running sums (exact in
     total; the random part is shared among stages in proportion to their means).
+
+    :func:`work_for` makes one: a subclass whose :meth:`cost` leaves out the linear parts
+    that no stage has (they would only ever add zero, to the cost and to the booked time).
     """
 
     __slots__ = ("_exact", "_stages", "draw", "k_command", "k_reply", "k_request", "n",
                  "s_count", "s_fixed", "s_reply", "s_request")
 
-    def __init__(self, stages: list[tuple[int, Distribution, Cost]], draw: Iterator[float]
-                 ) -> None:
-        total_mean = sum(d.mean for _, d, _ in stages)
-        # deterministic parts are booked as mean x visits (exact); random ones by share
-        self._exact = all(d.kind == "deterministic" for _, d, _ in stages)
-        self._stages = [
-            (i, d.mean, (d.mean / total_mean) if total_mean > 0 else 1.0 / len(stages),
-             c.per_byte_ns if c.size == "request" else 0.0,
-             c.per_byte_ns if c.size == "reply" else 0.0, c.per_command_ns)
-            for i, d, c in stages
-        ]
-        self.k_request = sum(s[3] for s in self._stages)
-        self.k_reply = sum(s[4] for s in self._stages)
-        self.k_command = sum(s[5] for s in self._stages)
+    def __init__(self, stages: list[tuple[int, float, float, float, float, float]],
+                 exact: bool, draw: Iterator[float]) -> None:
+        self._stages = stages  # (index, mean, share of the random part, per-byte x2, per-command)
+        self._exact = exact  # every part deterministic: booked as mean x visits (exact)
+        self.k_request = sum(s[3] for s in stages)
+        self.k_reply = sum(s[4] for s in stages)
+        self.k_command = sum(s[5] for s in stages)
         self.draw = draw
         self.clear()
 
     @property
     def first(self) -> int:
         return self._stages[0][0]
+
+    @property
+    def linear(self) -> bool:
+        """Whether some stage has a per-byte or per-command part."""
+        return not isinstance(self, _FixedWork)
 
     def clear(self) -> None:
         self.n = 0
@@ -139,14 +140,6 @@ class Work:
         self.s_count += c
         return f + self.k_request * rb + self.k_reply * pb + self.k_command * c
 
-    def cost_fixed(self, req: Request) -> float:
-        """:meth:`cost` for work without per-byte or per-command parts (the sums those
-        parts need stay zero and are only ever multiplied by zero)."""
-        f = next(self.draw)
-        self.n += 1
-        self.s_fixed += f
-        return f
-
     def book(self, booked: list[float], visits: list[int], scale: float) -> None:
         """Add the time of each stage since the last clear (times ``scale``) to ``booked``."""
         for i, mean, share, k_req, k_rep, k_cmd in self._stages:
@@ -154,6 +147,85 @@ class Work:
             booked[i] += scale * (fixed + k_req * self.s_request + k_rep * self.s_reply
                                   + k_cmd * self.s_count)
         visits[self.first] += self.n
+
+
+class _FixedWork(Work):
+    """Work without per-byte or per-command parts."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        self.n += 1
+        self.s_fixed += f
+        return f
+
+
+class _RequestWork(Work):
+    """Work whose only linear part is per request byte (a send)."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        rb = req.request_bytes
+        self.n += 1
+        self.s_fixed += f
+        self.s_request += rb
+        return f + self.k_request * rb
+
+
+class _ReplyWork(Work):
+    """Work whose only linear part is per reply byte (a reply's way back)."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        pb = req.reply_bytes
+        self.n += 1
+        self.s_fixed += f
+        self.s_reply += pb
+        return f + self.k_reply * pb
+
+
+class _ReplyCommandWork(Work):
+    """Work paid per reply byte and per command (a client reading its replies)."""
+
+    __slots__ = ()
+
+    def cost(self, req: Request) -> float:
+        f = next(self.draw)
+        pb = req.reply_bytes
+        c = req.count
+        self.n += 1
+        self.s_fixed += f
+        self.s_reply += pb
+        self.s_count += c
+        return f + self.k_reply * pb + self.k_command * c
+
+
+# which linear parts some stage has (per request byte, per reply byte, per command) -> kind
+_WORK_KINDS: dict[tuple[bool, bool, bool], type[Work]] = {
+    (False, False, False): _FixedWork,
+    (True, False, False): _RequestWork,
+    (False, True, False): _ReplyWork,
+    (False, True, True): _ReplyCommandWork,
+}
+
+
+def work_for(stages: list[tuple[int, Distribution, Cost]], draw: Iterator[float]) -> Work:
+    """The :class:`Work` of stages given as (index, fixed part, cost), drawn from ``draw``."""
+    total_mean = sum(d.mean for _, d, _ in stages)
+    parts = [
+        (i, d.mean, (d.mean / total_mean) if total_mean > 0 else 1.0 / len(stages),
+         c.per_byte_ns if c.size == "request" else 0.0,
+         c.per_byte_ns if c.size == "reply" else 0.0, c.per_command_ns)
+        for i, d, c in stages
+    ]
+    exact = all(d.kind == "deterministic" for _, d, _ in stages)
+    linear = tuple(any(p[k] for p in parts) for k in (3, 4, 5))
+    return _WORK_KINDS.get(linear, Work)(parts, exact, draw)
 
 
 def combined(dists: list[Distribution]) -> Distribution | None:
@@ -243,35 +315,32 @@ class CpuSegment:
         self.first = work.first
         self.inv_speed = 1.0 / context.speed
         acct.register(work, "cpu", self.inv_speed)
-        linear = work.k_request or work.k_reply or work.k_command
-        self._cost = work.cost if linear else work.cost_fixed
         # hot path: bound methods and the environment looked up once, not per request
         self._submit = context.domain.submit  # type: ignore[union-attr]
         self._done_cb = self._done
-        self._env = kernel.env
+        self._clock = kernel.env
         self._draw = work.draw
-        if not linear:
+        if not work.linear:
             self.enter = self._enter_fixed  # type: ignore[method-assign]
 
     def enter(self, req: Request) -> None:
-        w = self._cost(req)
+        w = self.work.cost(req)
         req.work = w
-        req.t_seg = self._env._now
+        req.t_seg = self._clock._now
         self._submit(self.context, w, self._done_cb, req)
 
     def _enter_fixed(self, req: Request) -> None:
-        """:meth:`enter` with :meth:`Work.cost_fixed` inlined (the common case)."""
+        """:meth:`enter` with the cost of work without linear parts inlined."""
         w = next(self._draw)
         work = self.work
         work.n += 1
         work.s_fixed += w
         req.work = w
-        req.t_seg = self._env._now
+        req.t_seg = self._clock._now
         self._submit(self.context, w, self._done_cb, req)
 
-    def _done(self, event: object) -> None:
-        req: Request = event._value  # type: ignore[attr-defined]
-        self.acct.wait[self.first] += (self._env._now - req.t_seg) - req.work * self.inv_speed
+    def _done(self, req: Request) -> None:
+        self.acct.wait[self.first] += (self._clock._now - req.t_seg) - req.work * self.inv_speed
         req.pos += 1  # advance(req), inlined on the hot path
         req.route[req.pos].enter(req)
 
@@ -292,10 +361,10 @@ class TrackedCpuSegment(CpuSegment):
             c[0] += 1
         self._enter_untracked(req)
 
-    def _done(self, event: object) -> None:
+    def _done(self, req: Request) -> None:
         for c in self.counters:
             c[0] -= 1
-        super()._done(event)
+        super()._done(req)
 
 
 def all_empty(counters: list[list[int]]) -> bool:
@@ -322,13 +391,12 @@ class NotifySegment:
         if not all_empty(self.watched):
             advance(req)
             return
-        w = self.work.cost_fixed(req)
+        w = self.work.cost(req)
         req.work = w
         req.t_seg = self.kernel.env._now
         self.context.submit(w, self._done, req)
 
-    def _done(self, event: object) -> None:
-        req: Request = event._value  # type: ignore[attr-defined]
+    def _done(self, req: Request) -> None:
         self.acct.wait[self.work.first] += ((self.kernel.env._now - req.t_seg)
                                             - req.work * self.inv_speed)
         advance(req)
@@ -343,23 +411,30 @@ class DelaySegment:
         acct.register(work, "device", 1.0)
 
     def enter(self, req: Request) -> None:
-        self.kernel.call_in(self.work.cost(req), self._done, req)
-
-    @staticmethod
-    def _done(event: object) -> None:
-        advance(event._value)  # type: ignore[attr-defined]
+        self.kernel.after(self.work.cost(req), advance, req)
 
 
 class Sink:
     """The end of every route: hands the finished request to whoever waits for it, and
-    takes requests that leave the route without finishing it (:meth:`fail`)."""
+    takes requests that leave the route without finishing it (:meth:`fail`).
+
+    Entering the sink is finishing: ``enter`` is ``on_done`` itself (no call between).
+    """
+
+    enter: Callable[[Request], None]
 
     def __init__(self, on_done, on_fail=None) -> None:  # type: ignore[no-untyped-def]
         self.on_done = on_done
         self.on_fail = on_fail
 
-    def enter(self, req: Request) -> None:
-        self.on_done(req)
+    @property
+    def on_done(self):  # type: ignore[no-untyped-def]
+        """What to call with a request that reached the end of its route."""
+        return self.enter
+
+    @on_done.setter
+    def on_done(self, fn) -> None:  # type: ignore[no-untyped-def]
+        self.enter = fn
 
     def fail(self, req: Request, reason: str) -> None:
         """``req`` leaves its route unfinished (``reason``: ``connect``)."""

@@ -56,10 +56,10 @@ class Timer:
         self.done = 0  # firings whose work has completed
 
     def start(self) -> None:
-        self.kernel.call_in(self.first_ns, self._fire)
+        self.kernel.after(self.first_ns, self._fire)
 
-    def _fire(self, _event: object) -> None:
-        self.kernel.call_in(self.spec.every_ns, self._fire)
+    def _fire(self, _arg: object) -> None:
+        self.kernel.after(self.spec.every_ns, self._fire)
         work = next(self._draw)
         self.firings += 1
         acct = self.acct
@@ -68,8 +68,8 @@ class Timer:
         acct._visits[self.index] += 1
         self.context.submit(work, self._done, (self.kernel.env._now, t))
 
-    def _done(self, event: Any) -> None:
-        t_submit, t = event._value
+    def _done(self, submitted: tuple[float, float]) -> None:
+        t_submit, t = submitted
         wait = (self.kernel.env._now - t_submit) - t
         self.acct.wait[self.index] += wait
         self.wait_ns += wait

@@ -17,9 +17,7 @@ and the report lists them as such.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from sim.experiment import Cell, Experiment
 from sim.parameters import ParameterSet, current_parameters, load_calibration, load_parameters
 from sim.predict import predict, run_jobs, run_metrics
 from sim.scenario import read_toml
+from sim.workers import pool_size, worker_pool
 
 
 @dataclass(frozen=True)
@@ -93,9 +92,7 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
     cells = exp.cells
     headline = {pt for pt in measured
                 if pt[1] in exp.fitted_metrics and pt[0][1] not in exp.unreliable}
-    n = workers or (mp.cpu_count() or 1)
-    pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork")) if n > 1 else None
-    try:
+    with worker_pool(pool_size(workers, len(cells))) as pool:
         rows = predict(exp, params, cells, "predict", pool)
         lopo: dict[tuple[Cell, str], Any] = {}  # (cell, fold key) -> metrics
         loto: dict[tuple[Cell, str], Any] = {}
@@ -125,9 +122,6 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
                 keys = list(jobs)
                 got = run_jobs(exp, [(c, jobs[(c, k)]) for c, k in keys], "fit", pool)
                 target.update(zip(keys, got, strict=True))
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
 
     out_cells = []
     for pt, meas in measured.items():

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from sim.kernel import Kernel
-from sim.randomness import BLOCK
+from sim.randomness import blocks
 from sim.requests import SETTLED, Request
 from sim.stats.recorder import Recorder
 
@@ -63,7 +63,7 @@ def class_picker(classes: Sequence[RequestClass], rng: np.random.Generator) -> I
     w = np.asarray([c.weight for c in classes], float)
     w = w / w.sum()
     idx = np.arange(len(classes))
-    return itertools.chain.from_iterable(iter(lambda: rng.choice(idx, BLOCK, p=w).tolist(), None))
+    return blocks(lambda n: rng.choice(idx, n, p=w))
 
 
 class _Source:
@@ -95,10 +95,9 @@ class _Source:
 
     def _arm(self, req: Request) -> None:
         """Start ``req``'s timeout clock (only with a timeout)."""
-        self.kernel.call_in(self.timeout_ns, self._expire, req)
+        self.kernel.after(self.timeout_ns, self._expire, req)
 
-    def _expire(self, event: object) -> None:
-        req: Request = event._value  # type: ignore[attr-defined]
+    def _expire(self, req: Request) -> None:
         if self._settled(req):
             self.recorder.timeout(req)
             self._next(req)
@@ -122,8 +121,9 @@ class _Source:
         i = next(self.picker)
         c = self.classes[i]
         self.sent += count
+        # positional arguments: a keyword costs as much as the rest of the call here
         return Request(i, c.request_bytes * count, c.reply_bytes * count, self.kernel.env._now,
-                       self.routes[i], client, count=count)
+                       self.routes[i], client, 0, count)
 
 
 class OpenSource(_Source):
@@ -149,12 +149,12 @@ class OpenSource(_Source):
             self._dispatch = self._dispatch_bounded
 
     def start(self) -> None:
-        self.kernel.call_in(next(self.interarrival), self._arrive)
+        self.kernel.after(next(self.interarrival), self._arrive)
 
-    def _arrive(self, _event: object) -> None:
+    def _arrive(self, _arg: object) -> None:
         req = self._new(-1)
         self.recorder.arrive(1)
-        self.kernel.call_in(next(self.interarrival), self._arrive)
+        self.kernel.after(next(self.interarrival), self._arrive)
         self._dispatch(req)
 
     def _send_timed(self, req: Request) -> None:
@@ -206,7 +206,7 @@ class ClosedSource(_Source):
     def _send(self, client: int) -> None:
         req = self._new(client, self.pipeline)
         self.recorder.arrive(req.count)
-        req.start()
+        req.route[0].enter(req)  # req.start(), inlined on the hot path
 
     def _send_timed(self, client: int) -> None:
         req = self._new(client, self.pipeline)
@@ -214,16 +214,16 @@ class ClosedSource(_Source):
         self._arm(req)
         req.start()
 
-    def _wake(self, event: object) -> None:
-        self._send(event._value)  # type: ignore[attr-defined]
-
     def done(self, req: Request) -> None:
         self.recorder.complete(req)
-        self._next(req)
+        if self.think is None:  # self._next(req), inlined for the common case
+            self._send(req.client)
+        else:
+            self._next(req)
 
     def _next(self, req: Request) -> None:
         t = next(self.think) if self.think is not None else 0.0
         if t > 0:
-            self.kernel.call_in(t, self._wake, req.client)
+            self.kernel.after(t, self._send, req.client)
         else:
             self._send(req.client)

@@ -14,6 +14,7 @@ warm-up removal that resets every counter.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -22,9 +23,11 @@ import pytest
 from simkit import THEORY, Trace, assemble, scenario
 
 from sim.errors import ConfigError
+from sim.paths import route_of
+from sim.randomness import BLOCK, parse_distribution, stream
 from sim.runner import RunOptions, run_points
 from sim.scenario import load_scenario
-from sim.stats.estimators import MAX_BATCHES, BatchMeans
+from sim.stats.estimators import MAX_BATCHES, BatchMeans, _t975
 from sim.stats.histogram import LogHistogram
 
 # --------------------------------------------------------------------------- batching
@@ -330,6 +333,17 @@ def test_coalescing_stops_at_every_change_of_resource():
     assert a.recorder.histogram.max == 26
 
 
+
+def test_the_path_graph_reads_back_every_class_route_the_replication_compiled():
+    cpu = {"kind": "cpu", "context": "ctx", "cost": 1}
+    routes = {"GET": ["syscall", "tcp", "lookup", "tcp", "syscall"],
+              "SET": ["syscall", "tcp", "store", "fsync", "tcp", "syscall"]}
+    a = assemble(scenario({n: cpu for n in ("syscall", "tcp", "lookup", "store", "fsync")},
+                          routes=routes, classes=[{"name": "GET"}, {"name": "SET"}]))
+    for cls, route in routes.items():
+        assert route_of(a.path, cls) == route == a.model.routes[cls]
+    assert set(a.path.successors("tcp")) == {"lookup", "store", "syscall"}
+
 # ------------------------------------------------------------------------- determinism
 
 
@@ -395,6 +409,38 @@ def test_adding_a_stage_to_a_route_shifts_no_other_components_draws():
     assert lat != base_lat  # while the new stage does change the end-to-end times
 
 
+
+@pytest.mark.parametrize("spec", [
+    {"dist": "exponential", "mean": 3.0},
+    {"dist": "lognormal", "mean": 3.0, "cv": 0.7},
+    {"dist": "gamma", "mean": 3.0, "cv": 0.2},
+    {"dist": "gamma", "mean": 3.0, "cv": 2.5},  # shape below 1: another rejection sampler
+    {"dist": "uniform", "low": 1.0, "high": 4.0},
+    {"dist": "empirical", "values": [1, 2, 5], "weights": [0.5, 0.3, 0.2]},
+])
+def test_draws_do_not_depend_on_the_block_sizes_they_are_made_in(spec):
+    # a stream hands out its draws from blocks of growing size (small first, for short
+    # runs); the numbers must be those of one call for them all
+    n = 3 * BLOCK + 17
+    drawn = list(itertools.islice(parse_distribution(spec, "t", "k").iterator(stream(5, 1, "x")),
+                                  n))
+    rng = stream(5, 1, "x")
+    kind, p = spec["dist"], spec
+    if kind == "empirical":
+        w = np.asarray(p["weights"], float)
+        once = rng.choice(np.asarray(p["values"], float), n, p=w / w.sum())
+    elif kind == "uniform":
+        once = rng.uniform(p["low"], p["high"], n)
+    elif kind == "exponential":
+        once = rng.exponential(p["mean"], n)
+    elif kind == "gamma":
+        shape = 1.0 / p["cv"] ** 2
+        once = rng.gamma(shape, p["mean"] / shape, n)
+    else:
+        sigma2 = math.log1p(p["cv"] ** 2)
+        once = rng.lognormal(math.log(p["mean"]) - sigma2 / 2.0, math.sqrt(sigma2), n)
+    assert drawn == once.tolist()
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -447,6 +493,16 @@ def test_batch_means_double_the_batch_size_and_keep_at_most_64_batches():
     thr = bm.throughput(1.0)
     assert thr.low < 1.0 < thr.high
 
+
+
+def test_the_t_quantile_is_scipy_stats_own_to_the_last_bit():
+    # intervals use scipy.special's stdtrit, which scipy.stats.t.ppf evaluates, because
+    # scipy.stats takes seconds to import in every worker; the numbers must not move
+    from scipy import stats
+
+    for dof in [*range(1, 130), 255, 1000, 10**5]:
+        assert _t975(dof) == float(stats.t.ppf(0.975, dof))
+    assert 12.70 < _t975(1) < 12.71 and 1.95 < _t975(10**5) < 1.97
 
 def test_warm_up_removal_resets_every_counter():
     # one client, 10 requests of exactly 1 ms CPU then a 2 ms disk visit; the first 5 are

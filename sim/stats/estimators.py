@@ -45,12 +45,19 @@ class Estimate:
         return {"value": r(self.value), "ci95": [r(self.low), r(self.high)]}
 
 
+def load_t_quantiles() -> None:
+    """Import what :func:`_t975` needs (slow: done on first use, or before forking)."""
+    import scipy.special  # noqa: F401
+
+
 @lru_cache(maxsize=256)
 def _t975(dof: int) -> float:
-    """Student's t 97.5% quantile (scipy imported on first use: it is slow to import)."""
-    from scipy import stats
+    """Student's t 97.5% quantile: ``scipy.special.stdtrit``, the function that
+    ``scipy.stats.t.ppf`` evaluates (scipy.stats takes seconds to import, scipy.special
+    a fraction of that; imported on first use)."""
+    from scipy.special import stdtrit
 
-    return float(stats.t.ppf(0.975, dof))
+    return float(stdtrit(dof, 0.975))
 
 
 def t_interval(samples: Sequence[float], center: float | None = None) -> Estimate:

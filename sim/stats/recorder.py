@@ -63,8 +63,12 @@ class Recorder:
         # :meth:`complete` (the hot path) compares with one number, as it always did
         self._open_at = warmup
         self._stop_at = measure
+        # completions not yet flushed, one entry per message: its latency, its completion
+        # time and how many requests it carried (each one's latency is the message's)
         self._lat: list[float] = []
         self._times: list[float] = []
+        self._counts: list[int] = []
+        self._flush_at = FLUSH  # flush once this many requests are measured
         if warmup == 0:
             self._open_window()
 
@@ -89,14 +93,11 @@ class Recorder:
             if self.completed >= self._open_at:
                 self._open_window()  # this message's requests still belong to the warm-up
             return
-        if n == 1:
-            self._lat.append(now - req.t0)
-            self._times.append(now)
-        else:
-            self._lat.extend([now - req.t0] * n)
-            self._times.extend([now] * n)
+        self._lat.append(now - req.t0)
+        self._times.append(now)
+        self._counts.append(n)
         self.measured += n
-        if len(self._lat) >= FLUSH:
+        if self.measured >= self._flush_at:
             self._flush()
         if self.measured >= self._stop_at:
             self._finish()
@@ -147,11 +148,15 @@ class Recorder:
         self.on_window_open()
 
     def _flush(self) -> None:
-        lat = np.asarray(self._lat)
+        """Add the buffered completions, one value per request, to the statistics."""
+        counts = self._counts
+        lat = np.repeat(np.asarray(self._lat), counts)
         self.histogram.add_many(lat)
-        self.batches.add_block(np.asarray(self._times), lat, self.t_begin)
+        self.batches.add_block(np.repeat(np.asarray(self._times), counts), lat, self.t_begin)
         self._lat.clear()
         self._times.clear()
+        counts.clear()
+        self._flush_at = self.measured + FLUSH
 
     def _finish(self) -> None:
         if self.finished:
