@@ -105,6 +105,14 @@ def workload_tests(workload: str) -> list[str]:
     return list(_load("workloads", workload)[1].get("tests", {}))
 
 
+def persists(app: str) -> bool:
+    """Whether ``app`` has an append-only file (a device its event loop waits for before
+    replying: Redis's AOF), which the ``aof`` setting turns on and off."""
+    _src, a = _load("apps", app)
+    return any(isinstance(s, dict) and "batch_device" in s
+               for s in a.get("stages", {}).values())
+
+
 def pipelines(workload: str) -> bool:
     """Whether the load generator can write several requests at once (``-P``)."""
     wl = _load("workloads", workload)[1].get("workload", {})

@@ -46,7 +46,14 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sim.composition import Settings, compose, pipelines, platform_names, workload_tests
+from sim.composition import (
+    Settings,
+    compose,
+    persists,
+    pipelines,
+    platform_names,
+    workload_tests,
+)
 from sim.errors import UksimError
 from sim.parameters import calibration_for, current_parameters
 from sim.resources import models_dir
@@ -179,6 +186,7 @@ class Explanation:
     failures: dict[str, int] = field(default_factory=dict)  # timeouts, connect_failures
     offered_rps: float | None = None  # an open load's rate
     notes: list[str] = field(default_factory=list)
+    has_aof: bool = True  # the app has an append-only file (the AOF setting applies)
 
     @property
     def accounted_us(self) -> float:
@@ -288,6 +296,14 @@ def explain(req: ExplainRequest) -> Explanation:
         reasons = ", ".join(f"{k} at {u:.0%}" for k, u in row.get("saturated_by", {}).items())
         raise UksimError(f"{req.platform}/{req.test} is saturated before it runs"
                          + (f" ({reasons})" if reasons else "") + "; nothing to explain")
+    if not row.get("completed_requests"):
+        errors = row.get("errors") or {}
+        raise UksimError(
+            f"{req.platform}/{req.test}: no request completed ({int(errors.get('timeouts', 0))} "
+            f"timeouts, {int(errors.get('connect_failures', 0))} connect failures), so there is "
+            "no completed request's time to break down. Requests that time out stay in the "
+            "server and keep it busy, so a timeout near or below the latency fails nearly "
+            "all of them: lengthen --timeout or lighten the load")
     return _build(req, resolved, row, params.origin)
 
 
@@ -335,7 +351,7 @@ def _build(req: ExplainRequest, resolved: dict[str, Any], row: dict[str, Any],
     lat = row["latency_ms"]
     errors = row.get("errors", {})
     expl = Explanation(
-        request=req, parameters=origin, route=route, stages=stages,
+        has_aof=persists(req.app), request=req, parameters=origin, route=route, stages=stages,
         cpu_us=sum(s.cpu_us for s in stages), wait_us=sum(s.wait_us for s in stages),
         device_us=sum(s.device_us for s in stages), total_us=total,
         latency_us=_interval(lat.get("mean"), US_PER_MS),

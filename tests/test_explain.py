@@ -298,3 +298,22 @@ def test_loads_that_do_not_apply_exit_2(argv: list[str], needle: str,
                      *FAST_ARGS]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err, err
+
+
+def test_a_run_where_every_request_fails_says_so_instead_of_a_breakdown(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # a timeout far below any round trip: every request fails, none completes
+    assert cli_main(["explain", "--platform", "osv_kvm", "--app", "nginx", "--workload",
+                     "ab", "--timeout", "0.00001", *FAST_ARGS]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no request completed" in err and "timeouts" in err
+    assert "nan" not in err
+
+
+def test_the_aof_is_named_only_for_an_app_that_has_one(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["explain", "--platform", "osv_kvm", "--app", "nginx", "--workload",
+                     "ab", *FAST_ARGS]) == 0
+    assert "AOF" not in capsys.readouterr().out.splitlines()[0]
+    assert cli_main(["explain", "--platform", "osv_kvm", "--test", "SET", *FAST_ARGS]) == 0
+    assert "AOF on;" in capsys.readouterr().out.splitlines()[0]

@@ -120,9 +120,9 @@ def _table(headers: list[str], rows: list[list[str]], left: set[int]) -> str:
 def render(e: Explanation) -> str:
     """The breakdown of one explanation as terminal text."""
     r = e.request
-    aof = "on" if r.aof else "off"
+    aof = (f"AOF {'on' if r.aof else 'off'}; " if e.has_aof else "")
     pipe = r.pipeline or 1
-    out = [f"{r.app} {r.test} on {r.platform} (host {r.host}; {r.load}; AOF {aof}; "
+    out = [f"{r.app} {r.test} on {r.platform} (host {r.host}; {r.load}; {aof}"
            f"{e.replications} replications of {r.requests} requests, seed {r.seed})",
            f"parameters: {e.parameters}",
            f"time per message (one round trip of {pipe} "
