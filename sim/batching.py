@@ -40,6 +40,18 @@ from sim.requests import Request
 from sim.stages import Accounts, Work, all_empty
 
 
+def batch_absorbs(batch_context: str | None, kind: str, context: str | None, threads: int,
+                  chunk_bytes: int = 0) -> bool:
+    """Whether a stage that follows a batch on a route runs inside it (its cost paid in
+    the batch's task, once per item): a cpu stage on the batch's own context when one
+    thread runs both (an event loop), unless it is read in chunks (its pieces are tasks
+    of their own). Where the context has several threads (worker processes), the batch and
+    the stages after it are separate tasks. ``batch_context``: the open batch's context,
+    None when no batch is open."""
+    return (batch_context is not None and kind == "cpu" and context == batch_context
+            and threads == 1 and not chunk_bytes)
+
+
 class BatchSegment:
     def __init__(self, kernel: Kernel, context: Context, index: int, per_batch: Iterator[float],
                  max_batch: int, window_ns: float, acct: Accounts,

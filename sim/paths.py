@@ -27,12 +27,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sim.admission import ListenSegment
-from sim.batching import BatchSegment
+from sim.batching import BatchSegment, batch_absorbs
 from sim.cpu import Context
 from sim.devices import Device, DeviceSegment
 from sim.kernel import Kernel
 from sim.stages import (
     Accounts,
+    ChunkedCpuSegment,
     CpuSegment,
     DelaySegment,
     NotifySegment,
@@ -142,6 +143,10 @@ class Segmenter:
             self._listens[spec.name] = seg
         return seg
 
+    def _absorbs(self, batch_context: str | None, spec: StageSpec) -> bool:
+        threads = self.contexts[spec.context].threads if spec.context else 1
+        return batch_absorbs(batch_context, spec.kind, spec.context, threads, spec.chunk_bytes)
+
     def compile_route(self, names: Sequence[str], sink: Sink, cls: str | None = None
                       ) -> list[Any]:
         """Segments for one class's route, ending in ``sink``."""
@@ -170,7 +175,16 @@ class Segmenter:
             if run[0].kind == "cpu":
                 context = self.contexts[run[0].context]  # type: ignore[index]
                 tracked = [self._occupancy[x.name] for x in run if x.name in self._occupancy]
-                if tracked:
+                chunked = [x for x in run if x.chunk_bytes]
+                if chunked and tracked:
+                    raise ValueError(f"stage {chunked[0].name!r} is read in chunks and "
+                                     f"{tracked[0].name!r}'s occupancy is watched: a segment "
+                                     "cannot do both")
+                if chunked:  # the whole segment (read, then parse) goes piece by piece
+                    c = min(chunked, key=lambda x: x.chunk_bytes)
+                    segments.append(ChunkedCpuSegment(self.kernel, context, work, self.acct,
+                                                      c.chunk_bytes, c.cost.size))
+                elif tracked:
                     segments.append(TrackedCpuSegment(self.kernel, context, work, self.acct,
                                                       tracked))
                 else:
@@ -186,8 +200,7 @@ class Segmenter:
             if spec.suppressed_while:  # a notification: its own segment, or the batch's
                 watched = [self._occupancy[w] for w in spec.suppressed_while]
                 work = self._work([spec])
-                if (batch is not None and spec.context == batch_context
-                        and self.contexts[spec.context].threads == 1):  # type: ignore[index]
+                if batch is not None and self._absorbs(batch_context, spec):
                     batch.set_notification(cls_index, work, watched)
                     after_batch.extend(accepts)
                     continue
@@ -197,11 +210,8 @@ class Segmenter:
                                               work, self.acct, watched))
                 segments.extend(x.release for x in accepts)
                 continue
-            # a batch absorbs the cpu stages after it on its own context when one thread
-            # runs both (an event loop); where the context has several threads (worker
-            # processes), the softirq's batch and the workers' stages are separate tasks
-            if (batch is not None and spec.kind == "cpu" and spec.context == batch_context
-                    and self.contexts[spec.context].threads == 1):  # type: ignore[index]
+            # the cpu stages after a batch that run inside it (batch_absorbs)
+            if batch is not None and self._absorbs(batch_context, spec):
                 batch_specs.append(spec)
                 after_batch.extend(accepts)
                 continue

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.batching import batch_absorbs
 from sim.cpu import POLICIES
 from sim.devices import DeviceSpec
 from sim.errors import ConfigError
@@ -91,6 +92,11 @@ STAGE = Section("stages.NAME", [
     Param("suppressed_while", "list[str]", [], description="cpu: a notification (a virtio "
           "kick), paid only when none of these cpu stages holds a message; while they do, "
           "the other side is still busy and finds the message without it (EVENT_IDX)"),
+    Param("chunk", "int", 0, "bytes", "cpu: a message's bytes (its `bytes` side) are handled "
+          "in pieces of at most this many, each a task queued behind the work already "
+          "waiting on the context, as an event loop that reads one buffer per ready socket "
+          "per turn serves its connections round robin (hiredis reads 16 KB; 0: the whole "
+          "message at once)", minimum=0),
     Param("backlog", "int", None, "connections", "connections that may wait to be accepted; "
           "a SYN arriving when this many wait is dropped (listen; Linux: min(backlog, "
           "somaxconn); default 511, nginx's and Node's)", minimum=1),
@@ -319,7 +325,8 @@ def resolve(raw: dict[str, Any], src: str) -> dict[str, Any]:
 
 LISTEN_KEYS = ("backlog", "until", "rto", "syn_retries")
 NOT_LISTEN = ("context", "device", "cost", "per_byte", "bytes", "per_command", "max_batch",
-              "window", "per_batch", "batch_device", "batch_device_when", "suppressed_while")
+              "window", "per_batch", "batch_device", "batch_device_when", "suppressed_while",
+              "chunk")
 
 
 def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str, Any]:
@@ -334,9 +341,10 @@ def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str
     forbidden = {
         "cpu": ("device", "max_batch", "batch_device", *LISTEN_KEYS),
         "delay": ("context", "device", "max_batch", "batch_device", "suppressed_while",
-                  *LISTEN_KEYS),
-        "device": ("context", "max_batch", "batch_device", "suppressed_while", *LISTEN_KEYS),
-        "batch": ("device", "suppressed_while", *LISTEN_KEYS),
+                  "chunk", *LISTEN_KEYS),
+        "device": ("context", "max_batch", "batch_device", "suppressed_while", "chunk",
+                   *LISTEN_KEYS),
+        "batch": ("device", "suppressed_while", "chunk", *LISTEN_KEYS),
         "listen": NOT_LISTEN,
     }[kind]
     for k in forbidden:
@@ -398,9 +406,35 @@ def _check_notifications(out: dict[str, Any], src: str) -> None:
             if stages[w]["kind"] != "cpu" or stages[w]["suppressed_while"]:
                 raise ConfigError(src, key, f"{w!r} must be a cpu stage that is not itself a "
                                   "notification (its messages are counted while it works)")
-        if s["suppressed_while"] and (s["per_byte"] or s["per_command"]):
+            if stages[w]["chunk"]:
+                raise ConfigError(src, key, f"{w!r} is handled in chunks; a watched stage "
+                                  "must be one task per message")
+        if s["suppressed_while"] and (s["per_byte"] or s["per_command"] or s["chunk"]):
             raise ConfigError(src, key, "a notification costs a fixed amount per message: "
-                              "drop per_byte and per_command")
+                              "drop per_byte, per_command and chunk")
+    # a watched stage must be a task of its own: inside a batch its messages would never
+    # be counted, and the notification would be paid every time
+    watchers = {w: n for n, s in stages.items() for w in s["suppressed_while"]}
+    p = out["path"]
+    routes = {"path.route": p["route"]} if "route" in p else {
+        f"path.routes.{c}": r for c, r in p["routes"].items()}
+    for where, route in routes.items():
+        open_batch: str | None = None  # the context of the batch the stages follow
+        for name in route:
+            s = stages[name]
+            if s["kind"] == "batch":
+                open_batch = s["context"]
+                continue
+            ctx = s.get("context")
+            threads = out["contexts"][ctx]["threads"] if ctx else 1
+            if not batch_absorbs(open_batch, s["kind"], ctx, threads, s["chunk"]):
+                open_batch = None
+            elif name in watchers and not s["suppressed_while"]:
+                raise ConfigError(src, f"stages.{watchers[name]}.suppressed_while",
+                                  f"watches {name!r}, which runs inside the batch before it "
+                                  f"on {where} (same context, one thread): its messages are "
+                                  "never counted there; watch a stage that is a task of its "
+                                  "own")
 
 
 def _resolve_workload(t: dict[str, Any], src: str) -> dict[str, Any]:
@@ -484,7 +518,8 @@ def to_model(r: dict[str, Any]) -> Model:
             batch_device_when=tuple(s["batch_device_when"]),
             backlog=s.get("backlog", 0), until=s.get("until"), rto_ns=s.get("rto", 0.0) * u,
             syn_retries=s.get("syn_retries", 0),
-            suppressed_while=tuple(s["suppressed_while"]), description=s["description"],
+            suppressed_while=tuple(s["suppressed_while"]), chunk_bytes=s["chunk"],
+            description=s["description"],
         )
     devices = {n: DeviceSpec(n, dist(d["service"], f"devices.{n}.service"), d["per_byte"] * u,
                              d["servers"], d["description"])

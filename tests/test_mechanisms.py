@@ -162,6 +162,56 @@ def test_a_notification_that_watches_no_cpu_stage_is_refused(watched, says):
     assert "stages.kick.suppressed_while" in str(err.value) and says in str(err.value)
 
 
+# ------------------------------------------------------------------ reading in chunks
+
+
+def chunk_scenario(chunk: int) -> dict:
+    read = {"kind": "cpu", "context": "ctx", "per_byte": 1, "bytes": "reply"}
+    if chunk:
+        read["chunk"] = chunk
+    return scenario({"read": read}, ["read"])
+
+
+def test_a_long_reply_is_read_in_turns_behind_other_connections_ready_data():
+    t = Trace(assemble(chunk_scenario(100)))
+    t.send(0, reply_bytes=300)  # 300 ns of work in pieces of 100: 0..100, then behind B
+    t.send(1, reply_bytes=50)   # queued behind A's first piece: 100..150
+    assert t.run() == [350, 150]  # A's second and third pieces: 150..250, 250..350
+
+
+def test_without_a_chunk_the_long_reply_is_read_at_once():
+    t = Trace(assemble(chunk_scenario(0)))
+    t.send(0, reply_bytes=300)
+    t.send(1, reply_bytes=50)
+    assert t.run() == [300, 350]
+
+
+def test_reading_in_chunks_books_the_same_cpu_time_and_no_waiting_for_a_lone_reply():
+    a = assemble(chunk_scenario(64))
+    t = Trace(a)
+    t.send(0, reply_bytes=300)  # five pieces of 60, back to back
+    assert t.run() == [300]
+    i = a.acct.index["read"]
+    assert a.acct.cpu[i] == 300 and a.acct.wait[i] == 0 and a.acct.visits[i] == 1
+
+
+def test_a_watched_stage_that_runs_inside_a_batch_is_refused():
+    raw = kick_scenario(100, batch=True)
+    raw["stages"]["kick"]["suppressed_while"] = ["write"]  # paid in the loop's own task
+    with pytest.raises(ConfigError) as err:
+        assemble(raw)
+    assert "stages.kick.suppressed_while" in str(err.value)
+    assert "'write', which runs inside the batch" in str(err.value)
+
+
+def test_a_watched_stage_read_in_chunks_is_refused():
+    raw = kick_scenario(100, batch=False)
+    raw["stages"]["drain"]["chunk"] = 16384
+    with pytest.raises(ConfigError) as err:
+        assemble(raw)
+    assert "stages.kick.suppressed_while" in str(err.value) and "chunks" in str(err.value)
+
+
 # ------------------------------------------------------------------- contexts on cores
 
 
