@@ -227,7 +227,16 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
                 del spec["batch_device"]
 
     # contexts: roles placed on the host's cores
-    placement = {**h.get("placement", {}), **settings.placement}
+    host_roles = h.get("placement", {})
+    cores = h.get("host", {}).get("cores")
+    for role, where in settings.placement.items():  # pinned by the user (--pin)
+        if role not in host_roles:
+            raise UksimError(f"--pin {role}=...: host {host} places the roles "
+                             f"{', '.join(sorted(host_roles))}; no {role!r}")
+        if isinstance(cores, int) and any(c >= cores for c in where):
+            raise UksimError(f"--pin {role}={','.join(map(str, where))}: host {host} has "
+                             f"{cores} cores (0 to {cores - 1})")
+    placement = {**host_roles, **settings.placement}
     # the services it reaches over the network (PostgreSQL, Redis) must be modelled
     services = a.get("app", {}).get("services", [])
     if not isinstance(services, list):

@@ -89,6 +89,7 @@ class ExplainRequest:
     arrivals: str | None = None  # an open load's spacing: fixed or poisson
     timeout: float | None = None  # s: a request not answered in time fails (ab -s)
     calibration: str | None = None  # None: the one that fitted the app
+    placement: dict[str, list[int]] = field(default_factory=dict)  # role -> cores (--pin)
 
     @property
     def load(self) -> str:
@@ -288,7 +289,8 @@ def explain(req: ExplainRequest) -> Explanation:
     params = current_parameters(calibration_for(req.app, req.calibration))
     settings = Settings(clients=req.clients, pipeline=req.pipeline, requests=req.requests,
                         aof=req.aof, rate=req.rate, arrivals=req.arrivals,
-                        timeout=req.timeout, reps=req.reps, max_reps=req.reps, workers=1)
+                        timeout=req.timeout, reps=req.reps, max_reps=req.reps, workers=1,
+                        placement=dict(req.placement))
     raw = compose(req.host, req.platform, req.app, req.workload, req.test, params, settings)
     resolved = expand_and_resolve(raw, f"{req.platform}/{req.test}")[0]
     row = run_point(resolved, RunOptions(seed=req.seed, reps=req.reps))

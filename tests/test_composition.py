@@ -69,3 +69,43 @@ def test_a_pipeline_of_zero_is_refused(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["explain", "--platform", "ubuntu_bare", "-P", "0"])
     assert exc.value.code == 2
+
+
+def _get_rate(capsys, *pin: str) -> float:
+    """Throughput (req/s) of redis GET -P 10 on ubuntu_bare, with ``--pin`` arguments."""
+    pins = [a for p in pin for a in ("--pin", p)]
+    assert main(["predict", "--platform", "ubuntu_bare", "-P", "10", "-n", "4000", "--reps",
+                 "2", *pins]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].split()
+    return float(row[2].replace(",", ""))
+
+
+def test_pinning_the_server_onto_the_client_s_core_makes_them_share_it(capsys):
+    apart = _get_rate(capsys)  # i5-3470: client on core 0, server on core 1
+    shared = _get_rate(capsys, "server=0")
+    moved = _get_rate(capsys, "server=3")  # another idle core: nothing changes
+    assert shared < 0.8 * apart
+    assert moved == pytest.approx(apart, rel=0.02)
+
+
+@pytest.mark.parametrize(("pin", "needle"), [
+    ("gpu=1", "no 'gpu'"),
+    ("server=4", "has 4 cores (0 to 3)"),
+])
+def test_a_pin_the_host_cannot_honour_is_one_line_and_exit_2(capsys, pin, needle):
+    assert main(["predict", "--platform", "ubuntu_bare", "--pin", pin, "-n", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(("pin", "needle"), [
+    ("server", "expected ROLE=CORES"),
+    ("server=1,1", "distinct"),
+    ("server=a", "core indices"),
+])
+def test_a_malformed_pin_is_an_argparse_error(capsys, pin, needle):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "--platform", "ubuntu_bare", "--pin", pin])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and needle in err.strip().splitlines()[-1]

@@ -46,3 +46,19 @@ def positive_float(text: str) -> float:
     if not math.isfinite(v) or v <= 0:
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
     return v
+
+
+def pin(text: str) -> tuple[str, list[int]]:
+    """``ROLE=CORES``: a role of the host's placement (client, server, vhost, all) and the
+    cores it runs on, comma-separated core indices (``server=1``, ``all=0,1``)."""
+    role, sep, cores = text.partition("=")
+    if not sep or not role.strip():
+        raise argparse.ArgumentTypeError(f"expected ROLE=CORES (e.g. server=1), got {text!r}")
+    try:
+        indices = [int(c) for c in cores.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated core indices after {role}=, got {cores!r}") from None
+    if any(i < 0 for i in indices) or len(set(indices)) != len(indices):
+        raise argparse.ArgumentTypeError(f"core indices must be distinct and >= 0: {cores}")
+    return role.strip(), indices

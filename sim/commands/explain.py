@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__
-from sim.commands.argtypes import at_least_two, positive_float, positive_int
+from sim.commands.argtypes import at_least_two, pin, positive_float, positive_int
 from sim.composition import ARRIVALS
 from sim.explain import (
     ACCOUNTING_TOLERANCE,
@@ -70,6 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-aof", dest="aof", action="store_false",
                    help="append-only file off (default on, with appendfsync always)")
     p.add_argument("--host", default="i5-3470", help="host model (default i5-3470)")
+    p.add_argument("--pin", type=pin, action="append", default=[], metavar="ROLE=CORES",
+                   help="run a role of the host's placement on these cores (server=3, "
+                   "client=0, all=0,1; repeatable; default: the host file's placement)")
     p.add_argument("--workload", default="redis-benchmark",
                    help="load generator model (default redis-benchmark)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
@@ -122,7 +125,9 @@ def render(e: Explanation) -> str:
     r = e.request
     aof = (f"AOF {'on' if r.aof else 'off'}; " if e.has_aof else "")
     pipe = r.pipeline or 1
-    out = [f"{r.app} {r.test} on {r.platform} (host {r.host}; {r.load}; {aof}"
+    pinned = "".join(f", {role} on {','.join(map(str, cores))}"
+                     for role, cores in r.placement.items())
+    out = [f"{r.app} {r.test} on {r.platform} (host {r.host}{pinned}; {r.load}; {aof}"
            f"{e.replications} replications of {r.requests} requests, seed {r.seed})",
            f"parameters: {e.parameters}",
            f"time per message (one round trip of {pipe} "
@@ -208,7 +213,7 @@ def main(args: argparse.Namespace) -> int:
                            pipeline=args.pipeline, aof=args.aof, requests=args.requests,
                            reps=args.reps, seed=args.seed, rate=args.rate,
                            arrivals=args.arrivals, timeout=args.timeout,
-                           calibration=args.calibration)
+                           calibration=args.calibration, placement=dict(args.pin))
     reqs = [first] if not args.vs else [first, replace(first, platform=args.vs)]
     reqs = [check_request(r) for r in reqs]  # every mistake reported before anything runs
     results = [explain(r) for r in reqs]

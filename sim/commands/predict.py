@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.commands.argtypes import at_least_two, positive_float, positive_int
+from sim.commands.argtypes import at_least_two, pin, positive_float, positive_int
 from sim.commands.run import HEADERS, table_row, tool_report, write_json_atomic
 from sim.composition import ARRIVALS, Settings, compose
 from sim.parameters import calibration_for, current_parameters
@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", default=None,
                    help="the workload's test (default: GET)")
     p.add_argument("--host", default="i5-3470", help="host model (default i5-3470)")
+    p.add_argument("--pin", type=pin, action="append", default=[], metavar="ROLE=CORES",
+                   help="run a role of the host's placement on these cores (server=3, "
+                   "client=0, all=0,1; repeatable; default: the host file's placement)")
     p.add_argument("-c", dest="clients", type=positive_int, default=None,
                    help="concurrency: connections (default: the workload's; wrk2: at most "
                    "this many requests in flight)")
@@ -74,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
     settings = Settings(clients=args.clients, pipeline=args.pipeline, requests=args.requests,
                         keepalive=args.keepalive, aof=args.aof, rate=args.rate,
                         arrivals=args.arrivals, timeout=args.timeout, reps=args.reps,
-                        max_reps=args.reps, workers=1)
+                        max_reps=args.reps, workers=1, placement=dict(args.pin))
     test = args.test or "GET"
     raw = compose(args.host, args.platform, args.app, args.workload, test, params, settings)
     resolved = expand_and_resolve(raw, f"{args.platform}/{args.app}/{test}")[0]
