@@ -105,6 +105,18 @@ def workload_tests(workload: str) -> list[str]:
     return list(_load("workloads", workload)[1].get("tests", {}))
 
 
+def default_workload(app: str) -> str:
+    """The load generator an app is driven with unless another is named: its file's
+    ``[app] workload`` (Redis: redis-benchmark; the HTTP services: ab)."""
+    src, a = _load("apps", app)
+    name = a.get("app", {}).get("workload", "redis-benchmark")
+    known = sorted(p.stem for p in (models_dir() / "workloads").glob("*.toml"))
+    if name not in known:
+        raise ConfigError(src, "app.workload", f"unknown workload {name!r}; known: "
+                          f"{', '.join(known)}")
+    return name
+
+
 def persists(app: str) -> bool:
     """Whether ``app`` has an append-only file (a device its event loop waits for before
     replying: Redis's AOF), which the ``aof`` setting turns on and off."""

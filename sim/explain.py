@@ -43,12 +43,13 @@ Three things sit beside the stages:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sim.composition import (
     Settings,
     compose,
+    default_workload,
     persists,
     pipelines,
     platform_names,
@@ -78,7 +79,7 @@ class ExplainRequest:
     app: str = "redis"
     test: str = "GET"
     host: str = "i5-3470"
-    workload: str = "redis-benchmark"
+    workload: str | None = None  # None: the app's own (redis-benchmark for Redis, else ab)
     clients: int = 10  # connections (an open load's: at most in flight)
     pipeline: int | None = None  # None: the study's 10 if the tool pipelines, else 1
     aof: bool = True
@@ -89,7 +90,8 @@ class ExplainRequest:
     arrivals: str | None = None  # an open load's spacing: fixed or poisson
     timeout: float | None = None  # s: a request not answered in time fails (ab -s)
     calibration: str | None = None  # None: the one that fitted the app
-    placement: dict[str, list[int]] = field(default_factory=dict)  # role -> cores (--pin)
+    # (role, cores) pairs (--pin): the request stays hashable, so runs can be cached
+    placement: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def load(self) -> str:
@@ -238,6 +240,8 @@ def check_request(req: ExplainRequest) -> ExplainRequest:
     apps = app_names()
     if req.app not in apps:
         raise UksimError(f"unknown app {req.app!r}; known: {', '.join(apps)}")
+    if req.workload is None:
+        req = replace(req, workload=default_workload(req.app))
     workloads = sorted(p.stem for p in (models_dir() / "workloads").glob("*.toml"))
     if req.workload not in workloads:
         raise UksimError(f"unknown workload {req.workload!r}; known: {', '.join(workloads)}")
@@ -290,7 +294,7 @@ def explain(req: ExplainRequest) -> Explanation:
     settings = Settings(clients=req.clients, pipeline=req.pipeline, requests=req.requests,
                         aof=req.aof, rate=req.rate, arrivals=req.arrivals,
                         timeout=req.timeout, reps=req.reps, max_reps=req.reps, workers=1,
-                        placement=dict(req.placement))
+                        placement={role: list(cores) for role, cores in req.placement})
     raw = compose(req.host, req.platform, req.app, req.workload, req.test, params, settings)
     resolved = expand_and_resolve(raw, f"{req.platform}/{req.test}")[0]
     row = run_point(resolved, RunOptions(seed=req.seed, reps=req.reps))

@@ -109,3 +109,21 @@ def test_a_malformed_pin_is_an_argparse_error(capsys, pin, needle):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and needle in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(("app", "tool"), [("nginx", "ab -c 10"), ("result", "ab -c 10"),
+                                           ("redis", "redis-benchmark -c 10 -P 10")])
+def test_an_app_is_driven_by_its_own_load_generator_unless_another_is_named(capsys, app,
+                                                                            tool):
+    assert main(["explain", "--platform", "osv_kvm", "--app", app, "-n", "1000", "--reps",
+                 "2"]) == 0
+    assert f"; {tool};" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_an_app_naming_an_unknown_load_generator_names_its_file_and_key(models, capsys):
+    f = models / "apps" / "nginx.toml"
+    f.write_text(f.read_text().replace('workload = "ab"', 'workload = "siege"', 1))
+    line = _explain(capsys, "--platform", "osv_kvm", "--app", "nginx")
+    assert "nginx.toml" in line and "app.workload" in line and "siege" in line
+    assert main(["predict", "--platform", "osv_kvm", "--app", "nginx", "-n", "100"]) == 2
+    assert "app.workload" in capsys.readouterr().err

@@ -320,3 +320,12 @@ def test_the_aof_is_named_only_for_an_app_that_has_one(
     assert "AOF" not in capsys.readouterr().out.splitlines()[0]
     assert cli_main(["explain", "--platform", "osv_kvm", "--test", "SET", *FAST_ARGS]) == 0
     assert "AOF on;" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_a_pinned_role_runs_where_it_is_pinned(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["explain", "--platform", "ubuntu_kvm", "--pin", "vhost=0",
+                     *FAST_ARGS]) == 0
+    text = capsys.readouterr().out
+    assert "(host i5-3470, vhost on 0;" in text.splitlines()[0]
+    rows = [line for line in text.splitlines() if line.split()[1:2] == ["vhost.to_guest"]]
+    assert rows and "vhost (0)" in rows[0]

@@ -73,8 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pin", type=pin, action="append", default=[], metavar="ROLE=CORES",
                    help="run a role of the host's placement on these cores (server=3, "
                    "client=0, all=0,1; repeatable; default: the host file's placement)")
-    p.add_argument("--workload", default="redis-benchmark",
-                   help="load generator model (default redis-benchmark)")
+    p.add_argument("--workload", default=None,
+                   help="load generator: redis-benchmark, ab, wrk, wrk2 (default: the "
+                   "app's own: redis-benchmark for redis, ab for the HTTP services)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--png", type=Path, default=None, metavar="OUT",
                    help="draw the waterfall to this PNG file")
@@ -126,7 +127,7 @@ def render(e: Explanation) -> str:
     aof = (f"AOF {'on' if r.aof else 'off'}; " if e.has_aof else "")
     pipe = r.pipeline or 1
     pinned = "".join(f", {role} on {','.join(map(str, cores))}"
-                     for role, cores in r.placement.items())
+                     for role, cores in r.placement)
     out = [f"{r.app} {r.test} on {r.platform} (host {r.host}{pinned}; {r.load}; {aof}"
            f"{e.replications} replications of {r.requests} requests, seed {r.seed})",
            f"parameters: {e.parameters}",
@@ -213,7 +214,8 @@ def main(args: argparse.Namespace) -> int:
                            pipeline=args.pipeline, aof=args.aof, requests=args.requests,
                            reps=args.reps, seed=args.seed, rate=args.rate,
                            arrivals=args.arrivals, timeout=args.timeout,
-                           calibration=args.calibration, placement=dict(args.pin))
+                           calibration=args.calibration,
+                           placement=tuple((role, tuple(c)) for role, c in args.pin))
     reqs = [first] if not args.vs else [first, replace(first, platform=args.vs)]
     reqs = [check_request(r) for r in reqs]  # every mistake reported before anything runs
     results = [explain(r) for r in reqs]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from sim.commands.argtypes import at_least_two, pin, positive_float, positive_int
 from sim.commands.run import HEADERS, table_row, tool_report, write_json_atomic
-from sim.composition import ARRIVALS, Settings, compose
+from sim.composition import ARRIVALS, Settings, compose, default_workload
 from sim.parameters import calibration_for, current_parameters
 from sim.runner import RunOptions, run_point
 from sim.scenario import expand_and_resolve
@@ -37,8 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__.split("\n\n")[1] if __doc__ else None)
     p.add_argument("--platform", required=True, metavar="P", help="platform model")
     p.add_argument("--app", default="redis", help="application (default redis)")
-    p.add_argument("--workload", default="redis-benchmark",
-                   help="load generator (default redis-benchmark; ab, wrk, wrk2)")
+    p.add_argument("--workload", default=None,
+                   help="load generator: redis-benchmark, ab, wrk, wrk2 (default: the "
+                   "app's own: redis-benchmark for redis, ab for the HTTP services)")
     p.add_argument("--test", default=None,
                    help="the workload's test (default: GET)")
     p.add_argument("--host", default="i5-3470", help="host model (default i5-3470)")
@@ -79,7 +80,8 @@ def main(args: argparse.Namespace) -> int:
                         arrivals=args.arrivals, timeout=args.timeout, reps=args.reps,
                         max_reps=args.reps, workers=1, placement=dict(args.pin))
     test = args.test or "GET"
-    raw = compose(args.host, args.platform, args.app, args.workload, test, params, settings)
+    workload = args.workload or default_workload(args.app)
+    raw = compose(args.host, args.platform, args.app, workload, test, params, settings)
     resolved = expand_and_resolve(raw, f"{args.platform}/{args.app}/{test}")[0]
     row = run_point(resolved, RunOptions(seed=args.seed))
     report = tool_report(row)
