@@ -242,9 +242,6 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
     host_roles = h.get("placement", {})
     cores = h.get("host", {}).get("cores")
     for role, where in settings.placement.items():  # pinned by the user (--pin)
-        if role not in host_roles:
-            raise UksimError(f"--pin {role}=...: host {host} places the roles "
-                             f"{', '.join(sorted(host_roles))}; no {role!r}")
         if isinstance(cores, int) and any(c >= cores for c in where):
             raise UksimError(f"--pin {role}={','.join(map(str, where))}: host {host} has "
                              f"{cores} cores (0 to {cores - 1})")
@@ -268,6 +265,7 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
     if not p.get("platform", {}).get("fork", True):
         processes = 1
     contexts: dict[str, Any] = {}
+    roles_used: set[str] = set()
     used = {s["context"] for s in stages.values() if "context" in s}
     for _src, data in pools:
         for name, c in data.get("contexts", {}).items():  # first definition wins
@@ -280,16 +278,25 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
                 if isinstance(role, str):
                     if role not in placement:
                         raise ConfigError(h_src, f"placement.{role}", "missing: no core for "
-                                          f"the {role} role")
+                                          f"the {role} role (or pin it: --pin {role}=CORES)")
                     c["cores"] = placement[role]
+                    roles_used.add(role)
                 if "wake" in c:
                     c["wake"] = evaluate(c["wake"], params, variables, _src,
                                          f"contexts.{name}.wake")
                 contexts[name] = c
     for name in used - set(contexts):
         if name not in placement:
-            raise ConfigError(h_src, f"placement.{name}", f"missing: no core for {name}")
+            raise ConfigError(h_src, f"placement.{name}", f"missing: no core for {name} (or "
+                              f"pin it: --pin {name}=CORES)")
         contexts[name] = {"cores": placement[name]}
+        roles_used.add(name)
+    # a pinned role must be one the host places or one this run uses (a typo is not ignored)
+    for role in settings.placement:
+        if role not in host_roles and role not in roles_used:
+            raise UksimError(f"--pin {role}=...: no context of this run has the role "
+                             f"{role!r}; the host {host} places "
+                             f"{', '.join(sorted(host_roles))}")
 
     devices = {}
     needed = {s.get("batch_device") for s in stages.values()} | {
