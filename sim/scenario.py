@@ -140,10 +140,12 @@ WORKLOAD = Section("workload", [
     Param("timeout", "float", 0.0, "time unit", "a request not completed this long after its "
           "send is a failure, and a closed-loop client sends its next one; the old request "
           "still runs to its end (0: no timeout; ab -s, 30 s by default)", minimum=0),
-    Param("report", "choice", "none", choices=("none", "ab", "wrk2"), description="extra "
-          "report `uksim run` prints: ab = ab's requests per second, transfer rate and "
-          "'served within' table; wrk2 = offered and achieved rate, latency percentiles from "
-          "the intended send time"),
+    Param("report", "choice", "none", choices=("none", "ab", "wrk", "wrk2", "redis-benchmark"),
+          description="extra report `uksim run` prints: ab = ab's requests per second, "
+          "transfer rate and 'served within' table; wrk = wrk's latency distribution, "
+          "Requests/sec and Transfer/sec; wrk2 = offered and achieved rate, latency "
+          "percentiles from the intended send time; redis-benchmark = its throughput and "
+          "latency summaries"),
     Param("classes", "any", None, description="request classes (array of tables)"),
 ])
 RUN = Section("run", [

@@ -284,7 +284,7 @@ def bad(mutate) -> str:
     (lambda r: r["path"].update(route=["syn", "listen", "serve", "listen", "serve"]),
      "path.route", "more than once"),
     (lambda r: r["workload"].update(timeout=-1), "workload.timeout", ">= 0"),
-    (lambda r: r["workload"].update(report="wrk"), "workload.report", "allowed: none, ab"),
+    (lambda r: r["workload"].update(report="siege"), "workload.report", "allowed: none, ab"),
 ])
 def test_bad_listen_settings_name_the_file_and_key(mutate, key, words):
     msg = bad(mutate)

@@ -174,3 +174,32 @@ def test_a_bad_sweep_is_one_clean_line(capsys, tmp_path):
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and err.count("\n") == 1
     assert f"{path}: workload.rate: must be > 0" in err
+
+
+def _predict(capsys, tmp_path: Path, *argv: str) -> tuple[str, dict[str, Any]]:
+    out = tmp_path / "p.json"
+    assert main(["predict", *argv, "-n", "3000", "--reps", "2", "--json", str(out)]) == 0
+    return capsys.readouterr().out, json.loads(out.read_text())
+
+
+def test_predict_reports_redis_benchmark_as_redis_benchmark_does(capsys, tmp_path):
+    text, row = _predict(capsys, tmp_path, "--platform", "osv_kvm", "--test", "LRANGE_100",
+                         "-c", "10", "-P", "10")
+    lines = text.splitlines()
+    assert "as redis-benchmark reports it" in lines[0] and lines[1] == "====== LRANGE_100 ======"
+    assert "10 parallel clients, pipeline 10" in lines[2]
+    rate = f"{row['throughput_rps']['value']:,.0f}"
+    assert f"throughput summary: {rate} ±" in text
+    labels = [x.split()[0] for x in lines[lines.index("  latency summary (msec):") + 1:]]
+    assert labels == ["avg", "p50", "p95", "p99", "max"]
+
+
+def test_predict_reports_wrk_as_wrk_latency_does(capsys, tmp_path):
+    text, row = _predict(capsys, tmp_path, "--platform", "ubuntu_kvm", "--app", "nginx",
+                         "--workload", "wrk", "-c", "20")
+    assert "as wrk --latency reports it" in text and "20 connections" in text
+    dist = text.split("Latency Distribution (ms)\n")[1].splitlines()[:4]
+    assert [x.split()[0] for x in dist] == ["50%", "75%", "90%", "99%"]
+    assert f"Requests/sec:  {row['throughput_rps']['value']:,.0f} ±" in text
+    mb = row["transfer_kbytes_per_s"]["value"] / 1024
+    assert f"Transfer/sec:  {mb:.4g}" in text

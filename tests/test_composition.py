@@ -6,6 +6,7 @@ through the real CLI (`uksim explain`), which must exit 2 with one line on stder
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -71,19 +72,19 @@ def test_a_pipeline_of_zero_is_refused(capsys):
     assert exc.value.code == 2
 
 
-def _get_rate(capsys, *pin: str) -> float:
+def _get_rate(tmp_path: Path, *pin: str) -> float:
     """Throughput (req/s) of redis GET -P 10 on ubuntu_bare, with ``--pin`` arguments."""
     pins = [a for p in pin for a in ("--pin", p)]
+    out = tmp_path / f"get{len(list(tmp_path.iterdir()))}.json"
     assert main(["predict", "--platform", "ubuntu_bare", "-P", "10", "-n", "4000", "--reps",
-                 "2", *pins]) == 0
-    row = capsys.readouterr().out.strip().splitlines()[-1].split()
-    return float(row[2].replace(",", ""))
+                 "2", "--json", str(out), *pins]) == 0
+    return json.loads(out.read_text())["throughput_rps"]["value"]
 
 
-def test_pinning_the_server_onto_the_client_s_core_makes_them_share_it(capsys):
-    apart = _get_rate(capsys)  # i5-3470: client on core 0, server on core 1
-    shared = _get_rate(capsys, "server=0")
-    moved = _get_rate(capsys, "server=3")  # another idle core: nothing changes
+def test_pinning_the_server_onto_the_client_s_core_makes_them_share_it(tmp_path):
+    apart = _get_rate(tmp_path)  # i5-3470: client on core 0, server on core 1
+    shared = _get_rate(tmp_path, "server=0")
+    moved = _get_rate(tmp_path, "server=3")  # another idle core: nothing changes
     assert shared < 0.8 * apart
     assert moved == pytest.approx(apart, rel=0.02)
 

@@ -192,7 +192,72 @@ def tool_report(row: dict[str, Any]) -> str | None:
         return ab_report(row)
     if report == "wrk2" and row.get("offered_rps"):
         return wrk2_report(row)
+    if report == "wrk":
+        return wrk_report(row)
+    if report == "redis-benchmark":
+        return redis_benchmark_report(row)
     return None
+
+
+def _heading(row: dict[str, Any], tool: str, extra: str = "") -> str:
+    point = ",".join(f"{k.split('.')[-1]}={v}" for k, v in row["sweep"].items())
+    return (f"{row['scenario']}{' ' + point if point else ''}: as {tool} reports it (over "
+            f"{row['replications']} replications{extra})")
+
+
+WRK_PERCENTILES = (("50%", "latency_ms", "p50"), ("75%", "served_within_ms", "75"),
+                   ("90%", "latency_ms", "p90"), ("99%", "latency_ms", "p99"))
+
+
+def wrk_report(row: dict[str, Any]) -> str:
+    """``row`` of a closed keep-alive load as ``wrk --latency`` reports it: the latency's
+    mean and maximum, its distribution, the requests done, Requests/sec and Transfer/sec
+    (MB of 2^20 bytes, as wrk counts them)."""
+    w = row["resolved_scenario"]["workload"]
+    errors = row.get("errors", {})
+    lat = row["latency_ms"]
+    kb = row.get("transfer_kbytes_per_s") or {}
+    lines = [_heading(row, "wrk --latency", f"; {w.get('clients')} connections"),
+             f"    Latency   mean {fmt_estimate(lat['mean'])} ms, max "
+             f"{fmt_estimate(lat['max']).split(' ')[0]} ms",
+             "  Latency Distribution (ms)"]
+    for label, key, q in WRK_PERCENTILES:
+        lines.append(f"  {label:>5}  {fmt_estimate(row[key][q])}")
+    lines.append(f"  {row['completed_requests']} requests completed"
+                 + (f"; Socket errors: timeout {errors['timeouts']}"
+                    if errors.get("timeouts") else ""))
+    lines.append(f"{'Requests/sec:':<15}{_rate(row['throughput_rps'])}")
+    if kb.get("value") is not None:
+        mb = {"value": kb["value"] / 1024,
+              "ci95": [None if x is None else x / 1024 for x in kb.get("ci95", [None, None])]}
+        lines.append(f"{'Transfer/sec:':<15}{fmt_estimate(mb)} MB")
+    return "\n".join(lines)
+
+
+REDIS_BENCHMARK_PERCENTILES = (("avg", "latency_ms", "mean"), ("p50", "latency_ms", "p50"),
+                               ("p95", "served_within_ms", "95"), ("p99", "latency_ms", "p99"),
+                               ("max", "latency_ms", "max"))
+
+
+def redis_benchmark_report(row: dict[str, Any]) -> str:
+    """``row`` as redis-benchmark (Redis 7) summarises a test: the test's banner, the
+    requests, clients and pipeline, the throughput and the latency summary (msec; a
+    pipelined command's latency is its message's round trip, as redis-benchmark counts
+    it)."""
+    w = row["resolved_scenario"]["workload"]
+    test = w["classes"][0]["name"] if len(w["classes"]) == 1 else "mix"
+    pipeline = w.get("pipeline", 1)
+    lines = [_heading(row, "redis-benchmark"),
+             f"====== {test} ======",
+             f"  {row['completed_requests']} requests completed, {w.get('clients')} parallel "
+             f"clients{f', pipeline {pipeline}' if pipeline > 1 else ''}",
+             "Summary:",
+             f"  throughput summary: {_rate(row['throughput_rps'])} requests per second",
+             "  latency summary (msec):"]
+    for label, key, q in REDIS_BENCHMARK_PERCENTILES:
+        text = fmt_estimate(row[key][q])
+        lines.append(f"    {label:>4}  {text.split(' ')[0] if q == 'max' else text}")
+    return "\n".join(lines)
 
 
 def _command(args: argparse.Namespace) -> list[str]:
