@@ -3,8 +3,9 @@
 Prints one table row per scenario point: throughput and latency with their 95%
 intervals, the replications it took and the status (``ok``; ``imprecise`` when the cap on
 replications came before the precision target; ``saturated``). A scenario whose workload
-says ``report = "ab"`` also gets ab's summary: requests per second, transfer rate, failed
-requests and the "served within" table. ``--json OUT`` writes
+says ``report = "ab"`` (``wrk``, ``wrk2``, ``redis-benchmark``) also gets that tool's
+summary: for ab, requests per second, transfer rate, failed requests and the "served
+within" table. ``--json OUT`` writes
 ``{"results": [row, ...], ...}``, each row holding the fully resolved scenario; the file
 is rewritten after every finished point, so an interrupted sweep keeps what it finished.
 """
