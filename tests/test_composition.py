@@ -138,3 +138,14 @@ def test_a_role_the_host_lacks_can_be_pinned(capsys):
     err = capsys.readouterr().err
     assert "placement.vhost" in err and "--pin vhost=CORES" in err
     assert main([*base, "--pin", "vhost=1"]) == 0
+
+
+@pytest.mark.parametrize("test,elements", [
+    ("LRANGE_100", 100), ("LRANGE_300", 300), ("LRANGE_500", 450), ("LRANGE_600", 600),
+    ("LRANGE_500_V7", 500),
+])
+def test_lrange_replies_carry_the_elements_redis_benchmark_asks_for(test, elements):
+    # redis-benchmark before Redis 7.0 (the study's 3.0.6) sends "LRANGE mylist 0 449" for
+    # LRANGE_500; the reply is "*N\r\n" and N bulk strings "$3\r\nxxx\r\n" of 9 bytes
+    _, spec = composition._load("workloads", "redis-benchmark")
+    assert spec["tests"][test]["reply_bytes"] == len(f"*{elements}\r\n") + 9 * elements

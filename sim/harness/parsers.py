@@ -35,8 +35,14 @@ class RedisBenchmarkRow:
     latency_max_ms: float
 
 
-#: Labels redis-benchmark prints for work that only prepares another test.
-_PREPARATION_LABELS = {"LPUSH (needed to benchmark LRANGE)": "LPUSH_LRANGE_FILL"}
+#: Labels whose first word does not name what they run: the list fill that only prepares
+#: the LRANGE tests, and LRANGE_500 of Redis 7.0 and later, which fetches 500 elements
+#: where every earlier redis-benchmark fetched 450 under the same name
+#: (models/workloads/redis-benchmark.toml).
+_SPECIAL_LABELS = {
+    "LPUSH (needed to benchmark LRANGE)": "LPUSH_LRANGE_FILL",
+    "LRANGE_500 (first 500 elements)": "LRANGE_500_V7",
+}
 
 _REDIS_COLUMNS = {
     "rps": "requests_per_s",
@@ -54,11 +60,13 @@ def redis_test_name(label: str) -> str:
 
     ``"LRANGE_100 (first 100 elements)"`` -> ``LRANGE_100``, ``"MSET (10 keys)"`` ->
     ``MSET``; the list fill that precedes the LRANGE tests, ``"LPUSH (needed to benchmark
-    LRANGE)"``, becomes ``LPUSH_LRANGE_FILL`` so it never mixes with the LPUSH test.
+    LRANGE)"``, becomes ``LPUSH_LRANGE_FILL`` so it never mixes with the LPUSH test, and
+    Redis 7's ``"LRANGE_500 (first 500 elements)"`` becomes ``LRANGE_500_V7`` so it never
+    mixes with the 450 elements of the older ``"LRANGE_500 (first 450 elements)"``.
     """
     label = label.strip()
-    if label in _PREPARATION_LABELS:
-        return _PREPARATION_LABELS[label]
+    if label in _SPECIAL_LABELS:
+        return _SPECIAL_LABELS[label]
     return label.split(" ", 1)[0]
 
 

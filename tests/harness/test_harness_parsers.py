@@ -39,6 +39,8 @@ def test_redis_benchmark_csv_from_bridge_nat_run() -> None:
 @pytest.mark.parametrize("label,name", [
     ("MSET (10 keys)", "MSET"), ("LRANGE_300 (first 300 elements)", "LRANGE_300"),
     ("LPUSH (needed to benchmark LRANGE)", "LPUSH_LRANGE_FILL"), ("PING_MBULK", "PING_MBULK"),
+    ("LRANGE_500 (first 450 elements)", "LRANGE_500"),
+    ("LRANGE_500 (first 500 elements)", "LRANGE_500_V7"),
 ])
 def test_redis_test_names(label: str, name: str) -> None:
     assert parsers.redis_test_name(label) == name
