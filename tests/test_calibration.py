@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from sim.calibration import calibrate, dependencies, write_calibration
+from sim.calibration import (
+    calibrate,
+    dependencies,
+    multistart_fit,
+    starting_points,
+    write_calibration,
+)
 from sim.experiment import experiment_path, load_experiment
 from sim.parameters import load_calibration, load_parameters
 from sim.predict import predict
@@ -131,3 +137,29 @@ def test_one_speed_factor_carries_costs_to_another_host(tmp_path: Path):
     loaded = load_calibration(load_parameters(), path)
     assert loaded["host.speed"] == pytest.approx(cal.in_sample.values["host.speed"])
     assert loaded["linux.tcp"] == ref["linux.tcp"] != load_parameters()["linux.tcp"]
+
+
+def test_starting_points_are_reproducible_and_within_bounds():
+    base = _base_with_free(FREE)
+    first = starting_points(base, 5)
+    assert first[0] is None  # the priors come first
+    assert first == starting_points(base, 5)  # the same seed every time
+    assert len({tuple(sorted(p.items())) for p in first[1:]}) == 4  # four distinct draws
+    for point in first[1:]:
+        assert sorted(point) == sorted(FREE)
+        for name, value in point.items():
+            lo, hi = base.params[name].bounds
+            assert lo <= value <= hi
+            assert abs(math.log(value / base[name])) <= 1.0 + 1e-12
+
+
+def test_several_starts_keep_the_best_fit(synthetic):
+    exp, base = synthetic
+    measured = exp.measured_points()
+    points = exp.fit_points()
+    deps = dependencies(exp, base, exp.cells)
+    single = multistart_fit(exp, base, points, measured, deps, None, starts=1)
+    several = multistart_fit(exp, base, points, measured, deps, None, starts=3)
+    assert several.starts == 3 and 0 <= several.best_start < 3
+    assert several.rms_log_residual <= single.rms_log_residual
+    assert several.evaluations > single.evaluations
