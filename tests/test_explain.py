@@ -322,6 +322,16 @@ def test_the_aof_is_named_only_for_an_app_that_has_one(
     assert "AOF on;" in capsys.readouterr().out.splitlines()[0]
 
 
+def test_the_waterfall_title_names_the_aof_only_for_an_app_that_has_one() -> None:
+    from sim.plots.waterfall import _title
+
+    fast = {"requests": 3000, "reps": 2}
+    nginx = explain(ExplainRequest(platform="osv_kvm", app="nginx", workload="ab", **fast))
+    assert "AOF" not in _title(nginx)
+    redis = explain(ExplainRequest(platform="osv_kvm", test="SET", **fast))
+    assert "AOF on" in _title(redis)
+
+
 def test_a_pinned_role_runs_where_it_is_pinned(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["explain", "--platform", "ubuntu_kvm", "--pin", "vhost=0",
                      *FAST_ARGS]) == 0

@@ -61,10 +61,10 @@ def _fmt_us(x: float) -> str:
 
 def _title(e: Explanation) -> str:
     r = e.request
-    aof = "AOF on" if r.aof else "AOF off"
+    aof = (", AOF on" if r.aof else ", AOF off") if e.has_aof else ""  # only an app with one
     thr = e.throughput_rps.value
     pipe = r.pipeline or 1
-    return (f"{r.app} {r.test} on {r.platform}: {r.load}, "
+    return (f"{r.app} {r.test} on {r.platform}: {r.load}"
             f"{aof}\n{thr:,.0f} req/s; {_fmt_us(e.latency_us.value)} mean latency per "
             f"message ({pipe} command{'s' if pipe > 1 else ''})")
 
