@@ -28,7 +28,11 @@ where the app's route uses the platform's ``$recv`` and ``$send`` stages. An ite
 app's route may hold a condition (``"$accept if connect"``, ``"$quick_ack if split and
 keepalive"``): ``connect`` (a connection per request) or ``keepalive``, ``split`` (the
 reply leaves as two packets, see :func:`_splits`), or a command's own true keys
-(``writes``).
+(``writes``). ``$log``, an app's log line, takes the path a run chooses
+(``Settings.log``, ``--log``): the platform's own (``vars.log``: a pipe on Linux, the
+console on the unikernels), none, or another the platform names (``vars.log_syslog``: an
+RFC 5424 datagram to a collector on the host); by default the app's ``[app] log``
+(nginx: none, as the harness runs it), else the platform's.
 """
 
 from __future__ import annotations
@@ -70,6 +74,9 @@ class Settings:
     precision: float = 0.02
     workers: int = 1
     placement: dict[str, list[int]] = field(default_factory=dict)
+    log: str | None = None  # where an app's log line goes: None the app's default ([app] log,
+    # else "platform"), "platform" the platform's own path (vars.log), "none" nowhere, any
+    # other NAME the platform's path vars.log_NAME (e.g. "syslog": RFC 5424 over UDP)
 
 
 def _file(kind: str, name: str) -> Path:
@@ -170,15 +177,23 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         return value
 
     app_route: list[str] = []
+    logs = False
     for item in stage_list(a.get("serve", {}).get("route"), a_src, "serve.route"):
         name, _, cond = item.partition(" if ")
         if cond and not all(c.strip() in flags for c in cond.split(" and ")):
             continue
         name = name.strip()
-        if name.startswith("$"):
+        if name == "$log":
+            logs = True
+            dest = settings.log or a.get("app", {}).get("log", "platform")
+            app_route += _log_path(dest, variables, platform, p_src, a_src)
+        elif name.startswith("$"):
             app_route += stage_list(variables.get(name[1:]), p_src, f"vars.{name[1:]}")
         else:
             app_route.append(name)
+    if settings.log is not None and not logs:
+        raise UksimError(f"log destination {settings.log!r}: the app {app} writes no log "
+                         f"line (its route in {a_src} has no $log)")
     wpath = w.get("path", {})
     route = (stage_list(wpath.get("send"), w_src, "path.send")
              + stage_list(variables["to_server"], p_src, "vars.to_server") + app_route
@@ -350,6 +365,28 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         "run": {"reps": settings.reps, "max_reps": settings.max_reps,
                 "precision": settings.precision, "workers": settings.workers},
     }
+
+
+def _log_path(dest: Any, variables: dict[str, Any], platform: str, p_src: str,
+              a_src: str) -> list[str]:
+    """The stages an app's log line crosses: the platform's own path (``platform``: its
+    ``vars.log``), none, or the platform's ``vars.log_NAME`` (``syslog``: ``log_syslog``)."""
+    if not isinstance(dest, str):
+        raise ConfigError(a_src, "app.log", f"expected a log destination name, got {dest!r}")
+    if dest == "none":
+        return []
+    key = "log" if dest == "platform" else f"log_{dest}"
+    if key not in variables:
+        if dest == "platform":
+            raise ConfigError(p_src, "vars.log", "missing: the app writes a log line ($log)")
+        known = sorted(k[4:] for k in variables if k.startswith("log_"))
+        raise UksimError(f"log destination {dest!r}: the platform {platform} has no such "
+                         f"path (vars.log_{dest} in {p_src}); it has: "
+                         f"{', '.join(['platform', 'none', *known])}")
+    value = variables[key]
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ConfigError(p_src, f"vars.{key}", "expected a list of stage names")
+    return value
 
 
 def _sending(src: str, name: str, wl: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class ExplainRequest:
     arrivals: str | None = None  # an open load's spacing: fixed or poisson
     timeout: float | None = None  # s: a request not answered in time fails (ab -s)
     calibration: str | None = None  # None: the one that fitted the app
+    log: str | None = None  # where the app's log line goes (None: the platform's own)
     # (role, cores) pairs (--pin): the request stays hashable, so runs can be cached
     placement: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
@@ -106,6 +107,8 @@ class ExplainRequest:
             words.append("(Poisson arrivals)")
         if self.timeout is not None:
             words.append(f"--timeout {self.timeout:g} s")
+        if self.log is not None:
+            words.append(f"(log: {self.log})")
         return " ".join(words)
 
 
@@ -294,7 +297,8 @@ def explain(req: ExplainRequest) -> Explanation:
     settings = Settings(clients=req.clients, pipeline=req.pipeline, requests=req.requests,
                         aof=req.aof, rate=req.rate, arrivals=req.arrivals,
                         timeout=req.timeout, reps=req.reps, max_reps=req.reps, workers=1,
-                        placement={role: list(cores) for role, cores in req.placement})
+                        placement={role: list(cores) for role, cores in req.placement},
+                        log=req.log)
     raw = compose(req.host, req.platform, req.app, req.workload, req.test, params, settings)
     resolved = expand_and_resolve(raw, f"{req.platform}/{req.test}")[0]
     row = run_point(resolved, RunOptions(seed=req.seed, reps=req.reps))

@@ -4,7 +4,8 @@ A connection per request (ab without -k) must cost its set-up and tear-down thro
 platform's path, and nothing with keep-alive; gunicorn's four workers must run as four
 where the platform can fork and collapse to one where it cannot (the unikernels); a
 multi-process server's workers must not be serialised behind the interrupt batch that
-feeds them; the log line must take the platform's path. Bad input through the CLI ends
+feeds them; the log line must take the platform's path, or none, or syslog over the
+network (the what-if of shipping logs off a unikernel). Bad input through the CLI ends
 in one line and exit code 2.
 """
 
@@ -86,6 +87,48 @@ def test_the_log_line_takes_the_platforms_path():
     console = raw["stages"]["rump.log_console"]["cost"]
     pipe = _raw("ubuntu_bare")["stages"]["srv.log_pipe"]["cost"]
     assert _mean(console) > 100 * _mean(pipe)
+
+
+def test_the_log_line_can_go_nowhere_or_as_syslog_over_the_network():
+    # no log: the console's cost leaves the unikernel's route, and its throughput rises
+    assert "rump.log_console" not in _raw("rumprun_kvm", log="none")["path"]["route"]
+    assert _rps(_raw("rumprun_kvm", log="none")) > 1.2 * _rps(_raw("rumprun_kvm"))
+    # syslog from a guest: the datagram's send path in the guest, a kick, vhost-net and
+    # the host's receive path, before the reply leaves the host's side
+    route = _raw("ubuntu_kvm", log="syslog")["path"]["route"]
+    assert "guest.log_pipe" not in route
+    i = route.index("guest.syslog")
+    assert route[i + 1] == "guest.kick" and route[i + 2] == "vhost.syslog_out"
+    assert i + 2 < route.index("vhost.from_guest")
+    # from bare metal it goes over loopback, received inline on the server's core
+    bare = _raw("ubuntu_bare", log="syslog")
+    assert [s for s in bare["path"]["route"] if "syslog" in s] == ["srv.syslog", "lo.syslog_in"]
+    assert bare["stages"]["lo.syslog_in"]["context"] == "server"
+
+
+def test_nginx_logs_nothing_by_default_and_a_datagram_per_request_costs_throughput():
+    def raw(**kw):
+        return compose("i5-3470", "ubuntu_kvm", "nginx", "wrk", "GET", PARAMS,
+                       Settings(clients=10, requests=4000, reps=2, max_reps=2, **kw))
+    # the harness runs nginx with access_log off; the app file says so
+    assert not [s for s in raw()["path"]["route"] if "log" in s]
+    quiet, shipping = _rps(raw()), _rps(raw(log="syslog"))
+    assert shipping < 0.97 * quiet  # a few microseconds more per tens-of-microsecond request
+
+
+@pytest.mark.parametrize("app,platform,log,needle", [
+    ("vote", "ubuntu_bare", "carrier-pigeon", "ubuntu_bare has no such path"),
+    ("redis", "ubuntu_bare", "syslog", "writes no log line"),
+])
+def test_a_log_destination_that_is_not_there_is_one_line_and_exit_2(app, platform, log, needle):
+    proc = subprocess.run([sys.executable, "-m", "sim.cli", "predict", "--platform", platform,
+                           "--app", app, "--log", log, "-n", "500"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
+    if app == "vote":
+        assert "syslog" in lines[0] and "none" in lines[0]  # the ones it has
 
 
 def _mean(cost) -> float:

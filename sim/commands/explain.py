@@ -70,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-aof", dest="aof", action="store_false",
                    help="append-only file off (default on, with appendfsync always)")
     p.add_argument("--host", default="i5-3470", help="host model (default i5-3470)")
+    p.add_argument("--log", default=None, metavar="DEST",
+                   help="where the app's log line goes (vote's access log): the platform's "
+                   "own path by default (a pipe on Linux and NetBSD, the console on the "
+                   "unikernels), syslog (RFC 5424 over UDP to a collector on the host) or none")
     p.add_argument("--pin", type=pin, action="append", default=[], metavar="ROLE=CORES",
                    help="run a role of the host's placement on these cores (server=3, "
                    "client=0, all=0,1; repeatable; default: the host file's placement)")
@@ -214,7 +218,7 @@ def main(args: argparse.Namespace) -> int:
                            pipeline=args.pipeline, aof=args.aof, requests=args.requests,
                            reps=args.reps, seed=args.seed, rate=args.rate,
                            arrivals=args.arrivals, timeout=args.timeout,
-                           calibration=args.calibration,
+                           calibration=args.calibration, log=args.log,
                            placement=tuple((role, tuple(c)) for role, c in args.pin))
     reqs = [first] if not args.vs else [first, replace(first, platform=args.vs)]
     reqs = [check_request(r) for r in reqs]  # every mistake reported before anything runs

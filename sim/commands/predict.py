@@ -64,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", dest="keepalive", action="store_true", default=None,
                    help="keep-alive (ab's -k): no connection per request")
     p.add_argument("--no-aof", dest="aof", action="store_false", help="Redis without AOF")
+    p.add_argument("--log", default=None, metavar="DEST",
+                   help="where the app's log line goes (vote's access log): the platform's "
+                   "own path by default (a pipe on Linux and NetBSD, the console on the "
+                   "unikernels), syslog (RFC 5424 over UDP to a collector on the host) or none")
     p.add_argument("--reps", type=at_least_two, default=3, help="replications (default 3)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--calibration", default=None, metavar="NAME",
@@ -78,7 +82,8 @@ def main(args: argparse.Namespace) -> int:
     settings = Settings(clients=args.clients, pipeline=args.pipeline, requests=args.requests,
                         keepalive=args.keepalive, aof=args.aof, rate=args.rate,
                         arrivals=args.arrivals, timeout=args.timeout, reps=args.reps,
-                        max_reps=args.reps, workers=1, placement=dict(args.pin))
+                        max_reps=args.reps, workers=1, placement=dict(args.pin),
+                        log=args.log)
     test = args.test or "GET"
     workload = args.workload or default_workload(args.app)
     raw = compose(args.host, args.platform, args.app, workload, test, params, settings)
