@@ -1,5 +1,5 @@
 """Argument types shared by the commands: counts and rates that argparse checks, with
-one-line errors."""
+one-line errors, and the arguments several commands take alike."""
 
 from __future__ import annotations
 
@@ -62,3 +62,13 @@ def pin(text: str) -> tuple[str, list[int]]:
     if any(i < 0 for i in indices) or len(set(indices)) != len(indices):
         raise argparse.ArgumentTypeError(f"core indices must be distinct and >= 0: {cores}")
     return role.strip(), indices
+
+
+def add_log_argument(parser: argparse.ArgumentParser) -> None:
+    """``--log DEST``: where the app's log line goes (``Settings.log``)."""
+    parser.add_argument(
+        "--log", default=None, metavar="DEST",
+        help="where the app's log line goes: platform (the platform's own path: a pipe on "
+        "Linux and NetBSD, the console on the unikernels; vote's default), syslog (an RFC "
+        "5424 datagram to a collector on the host), or none (nginx's default, as the "
+        "harness runs it)")

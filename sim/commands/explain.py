@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import __version__
-from sim.commands.argtypes import at_least_two, pin, positive_float, positive_int
+from sim.commands.argtypes import add_log_argument, at_least_two, pin, positive_float, positive_int
 from sim.composition import ARRIVALS
 from sim.explain import (
     ACCOUNTING_TOLERANCE,
@@ -70,10 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-aof", dest="aof", action="store_false",
                    help="append-only file off (default on, with appendfsync always)")
     p.add_argument("--host", default="i5-3470", help="host model (default i5-3470)")
-    p.add_argument("--log", default=None, metavar="DEST",
-                   help="where the app's log line goes (vote's access log): the platform's "
-                   "own path by default (a pipe on Linux and NetBSD, the console on the "
-                   "unikernels), syslog (RFC 5424 over UDP to a collector on the host) or none")
+    add_log_argument(p)
     p.add_argument("--pin", type=pin, action="append", default=[], metavar="ROLE=CORES",
                    help="run a role of the host's placement on these cores (server=3, "
                    "client=0, all=0,1; repeatable; default: the host file's placement)")

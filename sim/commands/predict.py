@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sim.commands.argtypes import at_least_two, pin, positive_float, positive_int
+from sim.commands.argtypes import add_log_argument, at_least_two, pin, positive_float, positive_int
 from sim.commands.run import HEADERS, table_row, tool_report, write_json_atomic
 from sim.composition import ARRIVALS, Settings, compose, default_workload
 from sim.parameters import calibration_for, current_parameters
@@ -64,10 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", dest="keepalive", action="store_true", default=None,
                    help="keep-alive (ab's -k): no connection per request")
     p.add_argument("--no-aof", dest="aof", action="store_false", help="Redis without AOF")
-    p.add_argument("--log", default=None, metavar="DEST",
-                   help="where the app's log line goes (vote's access log): the platform's "
-                   "own path by default (a pipe on Linux and NetBSD, the console on the "
-                   "unikernels), syslog (RFC 5424 over UDP to a collector on the host) or none")
+    add_log_argument(p)
     p.add_argument("--reps", type=at_least_two, default=3, help="replications (default 3)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--calibration", default=None, metavar="NAME",
