@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sim.errors import UksimError
 from sim.harness import netpaths
-from sim.harness.runner import DEFAULT_REDIS_TESTS, HttpPlan, RedisPlan
+from sim.harness.runner import ACCESS_LOGS, DEFAULT_REDIS_TESTS, HttpPlan, RedisPlan
 
 
 def _positive_ints(text: str) -> list[int]:
@@ -111,6 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="nginx worker_processes (default 1)")
     h.add_argument("--page-bytes", type=_positive_int, default=1450,
                    help="size of the static page in bytes (default 1450)")
+    h.add_argument("--access-log", choices=ACCESS_LOGS, default="off",
+                   help="nginx's access log: off (default), or syslog: a datagram per "
+                        "request to a sink of the harness on the host (the models' --log "
+                        "syslog)")
     h.set_defaults(handler=_http)
 
     c = kinds.add_parser("cleanup", help="remove uksim- namespaces, links and NAT rules "
@@ -145,7 +149,7 @@ def _http(args: argparse.Namespace) -> int:
         duration_s=args.duration_s, threads=args.threads, workers=args.workers,
         page_bytes=args.page_bytes, out=args.out, timeout_s=args.timeout_s,
         server_dir=args.server_dir, quiet_below_pct=args.quiet_below_pct,
-        quiet_wait_s=args.quiet_wait_s,
+        quiet_wait_s=args.quiet_wait_s, access_log=args.access_log,
     ))
 
 

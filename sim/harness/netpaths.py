@@ -48,6 +48,8 @@ class Endpoint:
     target_address: str
     target_port: int
     details: dict[str, object] = field(default_factory=dict)
+    # the host's own address as the server reaches it (where a log collector listens)
+    host_address: str = "127.0.0.1"
 
     def exec_prefix(self) -> list[str]:
         """Command prefix that runs a program inside the server's namespace."""
@@ -181,6 +183,7 @@ def setup_veth(stack: CleanupStack, server_port: int) -> Endpoint:
         server_port,
         {"netns": ns, "links": [host_end, ns_end], "host_address": f"{host_ip}/30",
          "server_address": f"{server_ip}/30"},
+        host_ip,
     )
 
 
@@ -233,6 +236,7 @@ def setup_bridge_nat(stack: CleanupStack, server_port: int, published_port: int)
         {"netns": ns, "bridge": bridge, "links": [host_end, ns_end],
          "bridge_address": f"{bridge_ip}/24", "server_address": f"{server_ip}/24",
          "published_address": f"{published_ip}/32", "iptables_rules": rules},
+        bridge_ip,
     )
 
 

@@ -36,13 +36,13 @@ RESULT_FIELDS: tuple[str, ...] = (
     "latency_p75_ms", "latency_p80_ms", "latency_p90_ms", "latency_p95_ms",
     "latency_p98_ms", "latency_p99_ms", "latency_max_ms",
     "kbytes_per_s", "completed_requests", "failed_requests",
-    "elapsed_s", "other_cpu_pct", "raw_file", "started_utc",
+    "elapsed_s", "other_cpu_pct", "raw_file", "started_utc", "access_log", "log_datagrams",
 )
 
 #: Columns that identify a cell (a run's setting without its index).
 CELL_FIELDS: tuple[str, ...] = (
     "path", "server", "tool", "test", "connections", "pipeline", "requests",
-    "value_bytes", "aof", "keepalive",
+    "value_bytes", "aof", "keepalive", "access_log",
 )
 
 #: Metrics summarised over runs, when present.

@@ -22,6 +22,7 @@ from typing import Any
 from sim.errors import UksimError
 from sim.harness import hostload, netpaths, parsers, safety, servers, tools
 from sim.harness.cleanup import CleanupStack, signals_as_interrupt
+from sim.harness.collector import UdpSink
 from sim.harness.records import ResultWriter, host_facts, utc_now
 
 #: Ports the server listens on inside a namespace, and the published port (bridge-nat).
@@ -34,6 +35,7 @@ DEFAULT_REDIS_TESTS = (
 )
 
 HTTP_TEST = "STATIC_PAGE"
+ACCESS_LOGS = ("off", "syslog")  # nginx's access log: none, or datagrams to a sink
 PAGE_PATH = "/index.html"
 
 Progress = Callable[[str], None]
@@ -82,6 +84,7 @@ class HttpPlan:
     server_dir: str | None = None
     quiet_below_pct: float | None = None
     quiet_wait_s: float = 120.0
+    access_log: str = "off"  # or "syslog": nginx ships it to a sink on the host (UDP)
 
 
 def _preflight(paths: list[str], programs: list[str]) -> dict[str, str]:
@@ -262,7 +265,7 @@ def _http_rows(plan: HttpPlan, path: str, c: int, run: int, done: tools.Complete
         "path": path, "server": plan.server, "tool": plan.tool, "test": HTTP_TEST,
         "tool_label": f"GET {PAGE_PATH} ({plan.page_bytes} B)", "connections": c,
         "pipeline": 1, "value_bytes": plan.page_bytes, "aof": False, "run": run,
-        "raw_file": raw, "started_utc": started,
+        "raw_file": raw, "started_utc": started, "access_log": plan.access_log,
     }
     if plan.tool == "ab":
         ab = parsers.parse_ab(done.stdout)
@@ -298,6 +301,9 @@ def measure_http(plan: HttpPlan, progress: Progress = _stderr) -> int:
         raise UksimError(f"unknown HTTP server {plan.server!r}; only nginx is supported")
     if plan.tool == "ab" and any(c > plan.requests for c in plan.connections):
         raise UksimError("ab needs -n at least as large as every -c value")
+    if plan.access_log not in ACCESS_LOGS:
+        raise UksimError(f"unknown access log {plan.access_log!r}; choose from "
+                         f"{', '.join(ACCESS_LOGS)}")
     programs = _preflight(plan.paths, ["nginx", plan.tool])
     total = len(plan.paths) * plan.runs * len(plan.connections)
     mode = "keepalive" if (plan.keepalive or plan.tool == "wrk") else "close"
@@ -307,8 +313,14 @@ def measure_http(plan: HttpPlan, progress: Progress = _stderr) -> int:
         for run, path in _rounds(plan.paths, plan.runs):
             with CleanupStack() as stack:
                 ep = netpaths.setup(stack, path, HTTP_PORT, HTTP_PUBLISHED_PORT)
-                srv = servers.start_nginx(stack, ep, workers=plan.workers,
-                                          page_bytes=plan.page_bytes, base_dir=plan.server_dir)
+                sink = None
+                if plan.access_log == "syslog":
+                    sink = UdpSink(ep.host_address)
+                    stack.push(f"log sink {ep.host_address}:{sink.port}", sink.close)
+                srv = servers.start_nginx(
+                    stack, ep, workers=plan.workers, page_bytes=plan.page_bytes,
+                    base_dir=plan.server_dir,
+                    syslog_to=None if sink is None else (sink.address, sink.port))
                 _record_setup(writer, path, run, ep, srv)
                 url = f"http://{ep.target_address}:{ep.target_port}{PAGE_PATH}"
                 for c in plan.connections:
@@ -327,6 +339,7 @@ def measure_http(plan: HttpPlan, progress: Progress = _stderr) -> int:
                                 url]
                         timeout_s = plan.duration_s + 60.0
                     started = utc_now()
+                    logged = sink.received() if sink else 0
                     done, other_pct = _run_tool(
                         writer, argv, timeout_s, f"{path} c={c} run {run}",
                         {"path": path, "connections": c, "run": run}, srv.process.pid,
@@ -335,6 +348,8 @@ def measure_http(plan: HttpPlan, progress: Progress = _stderr) -> int:
                     pct_text = pct_file.read_text() if pct_file.exists() else None
                     row = _http_rows(plan, path, c, run, done, raw, started, pct_text)
                     row["other_cpu_pct"] = other_pct
+                    if sink is not None:
+                        row["log_datagrams"] = sink.received() - logged
                     writer.add_rows([row])
                     failed = row.get("failed_requests") or 0
                     progress(f"[{step}/{total}] {path} {HTTP_TEST} {mode} c={c} run {run}: "

@@ -126,6 +126,30 @@ def test_nginx_ab_on_every_path(tmp_path: Path, keepalive: bool) -> None:
 
 
 @pytest.mark.usefixtures("clean_host")
+def test_nginx_ships_its_access_log_as_syslog_to_the_harness_sink(tmp_path: Path) -> None:
+    skip_unless_programs("nginx", "ab", "ip", "iptables")
+    skip_unless_root()
+    out = tmp_path / "syslog"
+    done = run_uksim("measure", "http", "--path", ALL_PATHS, "--access-log", "syslog",
+                     "--keepalive", "--runs", "1", "-c", "5", "-n", "800", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rows = read_rows(out)
+    assert len(rows) == 3
+    for r in rows:
+        assert r["access_log"] == "syslog" and r["completed_requests"] == "800"
+        # one datagram per request reached the sink on the host, on every path
+        assert int(r["log_datagrams"]) == 800, r
+    prov = check_provenance(out)
+    sinks = {path: servers[0]["config"] for path, servers in prov["servers"].items()}
+    assert "access_log syslog:server=127.0.0.1:" in sinks["loopback"]
+    # from a namespace the log goes to the host's own address on that test network
+    for path in ("veth", "bridge-nat"):
+        assert "access_log syslog:server=198.1" in sinks[path]
+    summary = read_rows(out, "summary.csv")
+    assert {s["access_log"] for s in summary} == {"syslog"}
+
+
+@pytest.mark.usefixtures("clean_host")
 def test_nginx_wrk_on_loopback(tmp_path: Path) -> None:
     skip_unless_programs("nginx", "wrk")
     out = tmp_path / "wrk"
