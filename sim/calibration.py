@@ -69,11 +69,11 @@ def dependencies(exp: Experiment, params: ParameterSet,
     out = {}
     for cell in cells:
         row, platform, clients = cell
-        test, keepalive = exp.run_of(row)
+        run = exp.run_of(row)
         tracking = _Tracking(params)
-        compose(exp.host, platform, exp.app, exp.workload, test, tracking,
+        compose(exp.host, platform, exp.app, exp.workload, run.test, tracking,
                 Settings(clients=clients, pipeline=exp.pipeline, aof=exp.aof,
-                         keepalive=keepalive, page_bytes=exp.page_bytes))
+                         keepalive=run.keepalive, page_bytes=exp.page_bytes, log=run.log))
         out[cell] = tracking.read
     return out
 

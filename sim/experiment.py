@@ -28,10 +28,12 @@ METRICS = ("requests_per_s", "kbytes_per_s", "latency_p50_ms", "latency_p90_ms",
 @dataclass(frozen=True)
 class Variant:
     """What a row of an experiment runs when its rows differ in more than the test: the
-    workload's test, with its own keep-alive switch (ab with and without ``-k``)."""
+    workload's test, with its own keep-alive switch (ab with and without ``-k``) and where
+    the app's log line goes (``None``: the app's default; ``"syslog"``: as a datagram)."""
 
     test: str
     keepalive: bool | None = None
+    log: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Experiment:
     values: dict[Cell, float] | None = None  # reference values given directly (measured)
     points: dict[Point, float] | None = None  # the same for a table of metrics (measured)
     train_platforms: tuple[str, ...] = ()  # fit only on these (default: every platform)
+    train_tests: tuple[str, ...] = ()  # fit only these rows (default: every row)
     labels: dict[str, str] = field(default_factory=dict)  # platform -> name in the data
     spread: dict[Point, tuple[float, float]] = field(default_factory=dict)  # measured q1, q3
     variants: dict[str, Variant] = field(default_factory=dict)  # row -> what it runs
@@ -72,10 +75,15 @@ class Experiment:
     def by_metric(self) -> bool:
         return bool(self.metrics)
 
-    def run_of(self, test: str) -> tuple[str, bool | None]:
-        """The workload test a row runs and its keep-alive switch (None: the default)."""
-        v = self.variants.get(test)
-        return (test, self.keepalive) if v is None else (v.test, v.keepalive)
+    def run_of(self, test: str) -> Variant:
+        """What a row runs: the workload test, its keep-alive switch and log destination
+        (None: the defaults)."""
+        return self.variants.get(test) or Variant(test, self.keepalive)
+
+    def trains_on(self, cell: Cell) -> bool:
+        """Whether a calibration fits this cell (its platform and row are training ones)."""
+        return ((not self.train_platforms or cell[1] in self.train_platforms)
+                and (not self.train_tests or cell[0] in self.train_tests))
 
     @property
     def fitted_metrics(self) -> tuple[str, ...]:
@@ -108,10 +116,10 @@ class Experiment:
         return out
 
     def fit_points(self) -> list[Point]:
-        """The points a calibration fits: reliable, on training platforms, fitted metrics."""
-        train = {c[1] for c in self.train_cells}
+        """The points a calibration fits: reliable, on training platforms and rows, fitted
+        metrics."""
         return [pt for pt in self.measured_points()
-                if pt[1] in self.fitted_metrics and pt[0][1] in train
+                if pt[1] in self.fitted_metrics and self.trains_on(pt[0])
                 and pt[0][1] not in self.unreliable]
 
     @property
@@ -125,9 +133,7 @@ class Experiment:
 
     @property
     def train_cells(self) -> list[Cell]:
-        if not self.train_platforms:
-            return self.cells
-        return [c for c in self.cells if c[1] in self.train_platforms]
+        return [c for c in self.cells if self.trains_on(c)]
 
     def measured(self) -> dict[Cell, float]:
         """The reference values, by (test, platform, clients)."""

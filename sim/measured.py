@@ -19,7 +19,9 @@ bridge-nat cells are then predicted out of sample, with the shared veth, bridge 
 stages at their priors. The HTTP cells are a table of metrics (req/s and latency
 percentiles of one ab run), with and without keep-alive as two rows of variants of ab's
 GET; their calibration builds on the Redis one (the host's layer costs stay as fitted
-there) and fits only what HTTP adds, again on loopback alone.
+there) and fits only what HTTP adds, again on loopback alone. Runs with nginx's access log
+shipped as syslog datagrams are rows of their own, never fitted: they check the models'
+syslog path (``--log syslog``) on every path.
 """
 
 from __future__ import annotations
@@ -35,8 +37,13 @@ PATH_PLATFORMS = {"loopback": "ubuntu_bare", "veth": "container_veth", "bridge-n
 TRAIN_PATH = "loopback"
 
 
-# the HTTP cells: ab's GET against the harness's nginx, a row per keep-alive setting
-HTTP_ROWS = {False: "close", True: "keep-alive"}
+# the HTTP cells: ab's GET against the harness's nginx, a row per keep-alive setting and
+# access log (off, as the harness runs nginx by default, or shipped as syslog datagrams:
+# `uksim measure http --access-log syslog`); the calibration fits the rows without a log,
+# on loopback, and the syslog rows are predicted on every path (the models' --log syslog)
+HTTP_ROWS = {(False, "off"): "close", (True, "off"): "keep-alive",
+             (False, "syslog"): "close, syslog", (True, "syslog"): "keep-alive, syslog"}
+HTTP_TRAIN_ROWS = ("close", "keep-alive")
 HTTP_METRICS = ("requests_per_s", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms")
 HTTP_FIT_METRICS = ("requests_per_s", "latency_p50_ms")
 HTTP_FREE = ("nginx.request", "tcp.connection")  # what HTTP adds to the host's layers
@@ -157,8 +164,13 @@ def load_measured_http(root: Path, host: str = "python-kind-2core", app: str = "
                 if metric not in HTTP_METRICS or platform is None:
                     continue
                 keepalive = _flag(row.get("keepalive", ""), f, f"line {i}: keepalive")
+                log = row.get("access_log") or "off"  # data sets before the column: off
+                if (keepalive, log) not in HTTP_ROWS:
+                    raise ConfigError(str(f), f"line {i}: access_log",
+                                      f"unknown access log {log!r}; known: off, syslog")
                 try:
-                    cell: Cell = (HTTP_ROWS[keepalive], platform, int(row["connections"]))
+                    cell: Cell = (HTTP_ROWS[(keepalive, log)], platform,
+                                  int(row["connections"]))
                     pt = (cell, metric)
                     points[pt] = float(row["median"])
                     spread[pt] = (float(row["q1"]), float(row["q3"]))
@@ -189,9 +201,11 @@ def load_measured_http(root: Path, host: str = "python-kind-2core", app: str = "
         tests=rows, clients=0, pipeline=1, aof=False,
         predict={"requests": 6000, "reps": 3, "max_reps": 8, "precision": 0.02},
         fit={"requests": 3000}, points=dict(sorted(points.items(), key=_http_order)),
-        train_platforms=(train,), labels={v: k for k, v in PATH_PLATFORMS.items()},
+        train_platforms=(train,), train_tests=HTTP_TRAIN_ROWS,
+        labels={v: k for k, v in PATH_PLATFORMS.items()},
         spread=spread, metrics=HTTP_METRICS, fit_metrics=HTTP_FIT_METRICS,
-        variants={r: Variant(test, k) for k, r in HTTP_ROWS.items()},
+        variants={r: Variant(test, k, None if log == "off" else log)
+                  for (k, log), r in HTTP_ROWS.items()},
         calibration=f"{root.name}-http", builds_on=root.name, free=HTTP_FREE,
     )
 

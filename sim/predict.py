@@ -26,18 +26,18 @@ SEED = 1
 
 def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) -> dict[str, Any]:
     row, platform, clients = cell
-    test, keepalive = exp.run_of(row)
+    run = exp.run_of(row)
     opts = exp.predict if mode == "predict" else exp.fit
     settings = Settings(
-        clients=clients, pipeline=exp.pipeline, aof=exp.aof, keepalive=keepalive,
-        page_bytes=exp.page_bytes,
+        clients=clients, pipeline=exp.pipeline, aof=exp.aof, keepalive=run.keepalive,
+        page_bytes=exp.page_bytes, log=run.log,
         # at least 20 rounds of every client's pipeline, whatever the load
         requests=max(int(opts.get("requests", 20000)), 20 * clients * exp.pipeline),
         reps=int(opts.get("reps", 3)),
         max_reps=int(opts.get("max_reps", 12)), precision=float(opts.get("precision", 0.02)),
     )
-    raw = compose(exp.host, platform, exp.app, exp.workload, test, params, settings)
-    return expand_and_resolve(raw, f"{exp.source} [{platform}/{test} -c {clients}]")[0]
+    raw = compose(exp.host, platform, exp.app, exp.workload, run.test, params, settings)
+    return expand_and_resolve(raw, f"{exp.source} [{platform}/{run.test} -c {clients}]")[0]
 
 
 def reply_bytes(resolved: dict[str, Any]) -> float:

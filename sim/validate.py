@@ -144,7 +144,7 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
         if platform in exp.unreliable:
             cell["unreliable"] = exp.unreliable[platform]
         if exp.train_platforms:
-            cell["in_sample"] = platform in exp.train_platforms
+            cell["in_sample"] = exp.trains_on(c)
             if pt in exp.spread:
                 cell["measured_q1"], cell["measured_q3"] = exp.spread[pt]
         if out_of_sample:
@@ -180,8 +180,8 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
     if train:  # fitted on some platforms (the host path), predicted on the others
         split = {
             "fitted_on": [exp.labels.get(p, p) for p in exp.train_platforms],
-            "mape_in_sample": mape("error_pct", lambda x: x["platform"] in train),
-            "mape_out_of_sample": mape("error_pct", lambda x: x["platform"] not in train),
+            "mape_in_sample": mape("error_pct", lambda x: x["in_sample"]),
+            "mape_out_of_sample": mape("error_pct", lambda x: not x["in_sample"]),
             "mape_by_path": {exp.labels.get(p, p): mape("error_pct",
                                                         lambda x, p=p: x["platform"] == p)
                              for p in exp.platforms},
