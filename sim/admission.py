@@ -1,4 +1,5 @@
-"""Admission to a server: the listen backlog, SYN drops and retransmission, connect failure.
+"""Admission to a server: the listen backlog, SYN drops and retransmission, connect
+failure; and a pool of workers that a request holds while it is served.
 
 This is the part of the I/O path where a new TCP connection waits to be accepted. A
 stage of kind ``listen`` stands for a listening socket's accept queue: a connection
@@ -24,10 +25,20 @@ the listen stage; the time from a drop to the retransmission (or to the failure)
 booked there as waiting. The accept queue itself books nothing: a connection's time in it
 is the time of the stages it crosses until it is accepted.
 
+A stage of kind ``pool`` stands for a server's workers when each serves one request from
+start to end, whatever it waits for meanwhile: gunicorn's sync workers, each blocked in
+its call to another service. A request takes a worker when it enters the stage and gives
+it back when a later stage, ``until``, completes; while all ``size`` are held, requests
+wait in turn (FIFO), which in the real server is the accept queue (a connection is
+accepted only by a free worker). The time a request waits for a worker is booked as the
+pool stage's waiting; the CPU its worker uses is the stages' own, on their context.
+
 All times are nanoseconds.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from sim.kernel import Kernel
 from sim.requests import RETRY, SETTLED, Request, advance
@@ -53,6 +64,10 @@ class ListenSegment:
         self.queued = 0  # connections past the socket, not yet accepted
         self.drops = 0  # SYNs dropped (since the start, not reset with the window)
         self.release = Release(self)
+
+    def leave(self) -> None:
+        """A connection was accepted: it leaves the queue."""
+        self.queued -= 1
 
     def enter(self, req: Request) -> None:
         acct = self.acct
@@ -84,14 +99,47 @@ class ListenSegment:
 
 class Release:
     """Placed on a route right after the segment holding the ``until`` stage: the
-    connection leaves the accept queue (no event, no time)."""
+    connection leaves the accept queue, or the request gives its worker back (no event,
+    no time)."""
 
-    def __init__(self, listen: ListenSegment) -> None:
-        self.listen = listen
+    def __init__(self, admission: ListenSegment | PoolSegment) -> None:
+        self.admission = admission
 
     def enter(self, req: Request) -> None:
-        self.listen.queued -= 1
+        self.admission.leave()
         advance(req)
+
+
+class PoolSegment:
+    """A pool of ``size`` workers, shared by every route that crosses it."""
+
+    def __init__(self, kernel: Kernel, spec: StageSpec, index: int, acct: Accounts) -> None:
+        self.kernel = kernel
+        self.name = spec.name
+        self.size = spec.size
+        self.index = index
+        self.acct = acct
+        self.held = 0  # workers serving a request
+        self.waiting: deque[tuple[Request, float]] = deque()  # (request, since when)
+        self.release = Release(self)
+
+    def enter(self, req: Request) -> None:
+        self.acct._visits[self.index] += 1
+        if self.held < self.size:
+            self.held += 1
+            advance(req)
+        else:
+            self.waiting.append((req, self.kernel.env._now))
+
+    def leave(self) -> None:
+        """A worker is free: the longest-waiting request takes it (from now), or it idles."""
+        if not self.waiting:
+            self.held -= 1
+            return
+        req, since = self.waiting.popleft()
+        now = self.kernel.env._now
+        self.acct.wait[self.index] += now - since
+        self.kernel.at(now, advance, req)  # after the releasing request's own step
 
 
 def guarded_resources(stages: dict[str, StageSpec], routes: dict[str, list[str]],

@@ -13,11 +13,11 @@ of stage names it was built from, which a replication compiles directly.
 timer. Batching stages are shared by every route that crosses them (they hold a queue);
 the ``cpu`` stages that follow one on its own context are paid inside the batch, per item,
 when that context has one thread (an event loop serving what the batch brought).
-A ``listen`` stage (:mod:`sim.admission`) is shared too (it holds the accept queue); the
-segment holding its ``until`` stage ends right after that stage, and a
-:class:`~sim.admission.Release` marker follows it. When ``until`` is a batching stage
-or a ``cpu`` stage paid inside one, the connection is released when the batch releases
-its items.
+A ``listen`` stage (:mod:`sim.admission`) is shared too (it holds the accept queue), and
+so is a ``pool`` (its workers); the segment holding its ``until`` stage ends right after
+that stage, and a :class:`~sim.admission.Release` marker follows it. When ``until`` is a
+batching stage or a ``cpu`` stage paid inside one, the connection (or the worker) is
+released when the batch releases its items.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.admission import ListenSegment
+from sim.admission import ListenSegment, PoolSegment
 from sim.batching import BatchSegment, batch_absorbs
 from sim.cpu import Context
 from sim.devices import Device, DeviceSegment
@@ -95,6 +95,7 @@ class Segmenter:
         self.recorder = recorder  # told of SYN retransmissions (listen stages)
         self._batches: dict[str, BatchSegment] = {}
         self._listens: dict[str, ListenSegment] = {}
+        self._pools: dict[str, PoolSegment] = {}
         self._fixed: dict[str, Any] = {}  # stream name -> its iterator of cost draws
         # messages inside each stage that a notification watches (suppressed_while): one
         # counter per stage, shared by every route and class that crosses it
@@ -143,6 +144,13 @@ class Segmenter:
             self._listens[spec.name] = seg
         return seg
 
+    def _pool(self, spec: StageSpec) -> PoolSegment:
+        seg = self._pools.get(spec.name)
+        if seg is None:
+            seg = PoolSegment(self.kernel, spec, self.acct.index[spec.name], self.acct)
+            self._pools[spec.name] = seg
+        return seg
+
     def _absorbs(self, batch_context: str | None, spec: StageSpec) -> bool:
         threads = self.contexts[spec.context].threads if spec.context else 1
         return batch_absorbs(batch_context, spec.kind, spec.context, threads, spec.chunk_bytes)
@@ -156,8 +164,9 @@ class Segmenter:
         batch_specs: list[StageSpec] = []
         batch_context: str | None = None
         cls_index = self.class_index.get(cls, 0) if cls is not None else 0
-        pending: dict[str, list[ListenSegment]] = {}  # until stage -> listens it releases
-        after_batch: list[ListenSegment] = []  # released when the open batch releases
+        # until stage -> the listens (and pools) it releases
+        pending: dict[str, list[ListenSegment | PoolSegment]] = {}
+        after_batch: list[ListenSegment | PoolSegment] = []  # released with the open batch
 
         def close_batch() -> None:
             nonlocal batch
@@ -235,10 +244,10 @@ class Segmenter:
                 segments.append(DeviceSegment(self.devices[spec.device], spec.cost.size,  # type: ignore[index]
                                               self.acct.index[spec.name], self.acct))
                 segments.extend(x.release for x in accepts)
-            elif spec.kind == "listen":
-                listen = self._listen(spec)
-                pending.setdefault(spec.until, []).append(listen)  # type: ignore[arg-type]
-                segments.append(listen)
+            elif spec.kind in ("listen", "pool"):
+                admission = self._listen(spec) if spec.kind == "listen" else self._pool(spec)
+                pending.setdefault(spec.until, []).append(admission)  # type: ignore[arg-type]
+                segments.append(admission)
             else:  # pragma: no cover - the loader rejects other kinds
                 raise AssertionError(spec.kind)
         close_run()

@@ -101,7 +101,11 @@ STAGE = Section("stages.NAME", [
           "a SYN arriving when this many wait is dropped (listen; Linux: min(backlog, "
           "somaxconn); default 511, nginx's and Node's)", minimum=1),
     Param("until", "str", None, description="the stage, later on the same route, whose "
-          "completion takes a connection off the accept queue (listen; required)"),
+          "completion takes a connection off the accept queue (listen; required), or gives "
+          "the worker back (pool; required)"),
+    Param("size", "int", None, "requests", "requests a pool holds at once: its workers "
+          "(pool; required); a request that finds them all held waits its turn",
+          minimum=1),
     Param("rto", "float", None, "time unit", "first SYN retransmission timeout, doubled after "
           "each retransmission (listen; default 1 s, Linux's)", minimum=0,
           exclusive_minimum=True),
@@ -325,10 +329,11 @@ def resolve(raw: dict[str, Any], src: str) -> dict[str, Any]:
     return out
 
 
-LISTEN_KEYS = ("backlog", "until", "rto", "syn_retries")
+ADMISSION_KEYS = ("backlog", "until", "rto", "syn_retries", "size")  # admission stages' keys
 NOT_LISTEN = ("context", "device", "cost", "per_byte", "bytes", "per_command", "max_batch",
               "window", "per_batch", "batch_device", "batch_device_when", "suppressed_while",
               "chunk")
+ADMISSION = ("listen", "pool")
 
 
 def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str, Any]:
@@ -336,18 +341,19 @@ def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str
     s = STAGE.resolve(t, src, key)
     kind = s["kind"]
     needs = {"cpu": ("context",), "batch": ("context",), "device": ("device",), "delay": (),
-             "listen": ("until",)}[kind]
+             "listen": ("until",), "pool": ("until", "size")}[kind]
     for k in needs:
         if k not in s:
             raise ConfigError(src, f"{key}.{k}", f"a {kind} stage needs {k}")
     forbidden = {
-        "cpu": ("device", "max_batch", "batch_device", *LISTEN_KEYS),
+        "cpu": ("device", "max_batch", "batch_device", *ADMISSION_KEYS),
         "delay": ("context", "device", "max_batch", "batch_device", "suppressed_while",
-                  "chunk", *LISTEN_KEYS),
+                  "chunk", *ADMISSION_KEYS),
         "device": ("context", "max_batch", "batch_device", "suppressed_while", "chunk",
-                   *LISTEN_KEYS),
-        "batch": ("device", "suppressed_while", "chunk", *LISTEN_KEYS),
-        "listen": NOT_LISTEN,
+                   *ADMISSION_KEYS),
+        "batch": ("device", "suppressed_while", "chunk", *ADMISSION_KEYS),
+        "listen": (*NOT_LISTEN, "size"),
+        "pool": (*NOT_LISTEN, "backlog", "rto", "syn_retries"),
     }[kind]
     for k in forbidden:
         if k in t:
@@ -369,31 +375,35 @@ def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str
 
 
 def _check_listens(out: dict[str, Any], src: str) -> None:
-    """Each listen stage's ``until`` is a stage after it on every route that crosses it."""
+    """Each listen or pool stage's ``until`` is a stage after it on every route that
+    crosses it (a listen stage's accepts the connection; a pool's gives the worker back)."""
     stages = out["stages"]
     p = out["path"]
     routes = {"": p["route"]} if "route" in p else p["routes"]
     for name, s in stages.items():
-        if s["kind"] != "listen":
+        kind = s["kind"]
+        if kind not in ADMISSION:
             continue
         key = f"stages.{name}.until"
         until = s["until"]
         if until not in stages:
             raise ConfigError(src, key, f"unknown stage {until!r}; defined: "
                               f"{', '.join(sorted(stages))}")
-        if stages[until]["kind"] == "listen":
-            raise ConfigError(src, key, f"{until!r} is a listen stage; name the stage that "
-                              "accepts the connection")
+        if stages[until]["kind"] in ADMISSION:
+            raise ConfigError(src, key, f"{until!r} is a {stages[until]['kind']} stage; name "
+                              "the stage that " + ("accepts the connection" if kind == "listen"
+                                                   else "ends the worker's part"))
         for cls, route in routes.items():
             if name not in route:
                 continue
             where = f"path.routes.{cls}" if "routes" in p else "path.route"
             if route.count(name) > 1:
-                raise ConfigError(src, where, f"crosses the listen stage {name!r} more than "
+                raise ConfigError(src, where, f"crosses the {kind} stage {name!r} more than "
                                   "once")
             if until not in route[route.index(name) + 1:]:
-                raise ConfigError(src, key, f"{until!r} is not after {name!r} on {where}: a "
-                                  "connection would never leave the accept queue")
+                raise ConfigError(src, key, f"{until!r} is not after {name!r} on {where}: " + (
+                    "a connection would never leave the accept queue" if kind == "listen"
+                    else "a request would never give its worker back"))
 
 
 def _check_notifications(out: dict[str, Any], src: str) -> None:
@@ -519,7 +529,7 @@ def to_model(r: dict[str, Any]) -> Model:
             batch_device=s.get("batch_device"),
             batch_device_when=tuple(s["batch_device_when"]),
             backlog=s.get("backlog", 0), until=s.get("until"), rto_ns=s.get("rto", 0.0) * u,
-            syn_retries=s.get("syn_retries", 0),
+            syn_retries=s.get("syn_retries", 0), size=s.get("size", 0),
             suppressed_while=tuple(s["suppressed_while"]), chunk_bytes=s["chunk"],
             description=s["description"],
         )

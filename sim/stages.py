@@ -13,7 +13,11 @@ wire). Its kind says what it costs:
 * ``batch``: a batching stage on a context, see :mod:`sim.batching`;
 * ``listen``: a listening socket's accept queue (a connection waits there from its SYN
   until a later stage, ``until``, accepts it); a SYN that finds ``backlog`` connections
-  waiting is dropped and retransmitted by the client, see :mod:`sim.admission`.
+  waiting is dropped and retransmitted by the client, see :mod:`sim.admission`;
+* ``pool``: a pool of ``size`` workers (gunicorn's sync workers): a request holds one
+  from this stage until a later stage, ``until``, completes, whatever it waits for
+  meanwhile (a call to another service); while all are held, requests wait in turn, see
+  :mod:`sim.admission`.
 
 At run time stages become *segments* (:mod:`sim.paths` compiles them): consecutive
 ``cpu`` stages on the same context are one segment that pays their summed cost in one
@@ -37,7 +41,7 @@ from sim.kernel import Kernel
 from sim.randomness import ZERO, Distribution, deterministic
 from sim.requests import Request, advance
 
-STAGE_KINDS = ("cpu", "delay", "device", "batch", "listen")
+STAGE_KINDS = ("cpu", "delay", "device", "batch", "listen", "pool")
 SIZES = ("request", "reply", "none")
 
 
@@ -79,9 +83,11 @@ class StageSpec:
     batch_device: str | None = None  # batch: a device the whole batch then waits for
     batch_device_when: tuple[str, ...] = ()  # ...only if an item of these classes is in it
     backlog: int = 0  # listen: connections that may wait to be accepted
-    until: str | None = None  # listen: the stage whose completion accepts the connection
+    until: str | None = None  # listen: the stage whose completion accepts the connection;
+    # pool: the stage whose completion gives the worker back
     rto_ns: float = 0.0  # listen: the first SYN retransmission timeout, doubled per retry
     syn_retries: int = 0  # listen: retransmissions before connect() fails
+    size: int = 0  # pool: requests it holds at once (workers)
     # cpu: a notification, paid only when none of these stages holds a message (the other
     # side is idle and must be told; while it still works it polls: virtio's EVENT_IDX)
     suppressed_while: tuple[str, ...] = ()

@@ -253,6 +253,52 @@ def test_the_example_runs_bit_identically_with_the_same_seed_and_reports_its_err
     assert row["throughput_rps"]["value"] == pytest.approx(100, rel=0.1)  # capacity
 
 
+# ------------------------------------------------------------------- a pool of workers
+
+
+def workers(size: int = 1) -> dict:
+    """A pool of ``size`` workers around work (10), a call elsewhere (100, a delay that
+    holds the worker) and the rest of the work (5), all on one core."""
+    return scenario({"pool": {"kind": "pool", "size": size, "until": "finish"},
+                     "work": {"kind": "cpu", "context": "ctx", "cost": 10},
+                     "call": {"kind": "delay", "cost": 100},
+                     "finish": {"kind": "cpu", "context": "ctx", "cost": 5}},
+                    ["pool", "work", "call", "finish"],
+                    contexts={"ctx": {"cores": [0]}})
+
+
+def test_a_worker_is_held_through_its_call_and_the_next_request_waits_for_it():
+    a = assemble(workers(size=1))
+    t = Trace(a)
+    t.send(0)  # work 0..10, call 10..110, finish 110..115: the worker is free at 115
+    t.send(1)  # waits for it from 1 to 115: work 115..125, call ..225, finish ..230
+    assert t.run() == [115, 230]
+    acct = a.acct
+    i = acct.index["pool"]
+    assert acct.wait[i] == 115 - 1 and acct.visits[i] == 2
+    # without the pool the second request's work runs while the first one waits (10..20)
+    free = workers()
+    free["path"]["route"].remove("pool")
+    del free["stages"]["pool"]
+    t = Trace(assemble(free))
+    t.send(0)
+    t.send(1)
+    assert t.run() == [115, 125]
+
+
+def test_two_workers_serve_two_requests_at_once_and_hand_on_in_arrival_order():
+    a = assemble(workers(size=2))
+    t = Trace(a)
+    for at in (0, 1, 2, 3):
+        t.send(at)
+    # 0 and 1 take the workers (work 0..10 and 10..20 on the one core); 0 finishes at 115
+    # and hands its worker to 2 (work 115..125), so 1's finish waits for the core until 125
+    # (..130) and then hands its worker to 3 (work 130..140, call ..240, finish ..245)
+    assert t.run() == [115, 130, 230, 245]
+    pool = a.source.routes[0][0]
+    assert pool.held == 0 and not pool.waiting
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
@@ -288,6 +334,27 @@ def bad(mutate) -> str:
 ])
 def test_bad_listen_settings_name_the_file_and_key(mutate, key, words):
     msg = bad(mutate)
+    assert msg.startswith(f"f.toml: {key}: "), msg
+    assert words in msg
+
+
+@pytest.mark.parametrize("mutate, key, words", [
+    (lambda r: r["stages"]["pool"].pop("size"), "stages.pool.size", "needs size"),
+    (lambda r: r["stages"]["pool"].update(size=0), "stages.pool.size", ">= 1"),
+    (lambda r: r["stages"]["pool"].update(until="pool"), "stages.pool.until",
+     "is a pool stage"),
+    (lambda r: r["stages"]["pool"].update(backlog=4), "stages.pool.backlog", "does not apply"),
+    (lambda r: r["stages"]["work"].update(size=2), "stages.work.size",
+     "does not apply to a cpu stage"),
+    (lambda r: r["path"].update(route=["work", "call", "finish", "pool"]), "stages.pool.until",
+     "would never give its worker back"),
+])
+def test_bad_pool_settings_name_the_file_and_key(mutate, key, words):
+    raw = workers()
+    mutate(raw)
+    with pytest.raises(ConfigError) as e:
+        expand_and_resolve(raw, "f.toml")
+    msg = str(e.value)
     assert msg.startswith(f"f.toml: {key}: "), msg
     assert words in msg
 
