@@ -37,7 +37,7 @@ from sim.cpu import Context
 from sim.devices import Device
 from sim.kernel import Kernel
 from sim.requests import Request
-from sim.stages import Accounts, Work, all_empty
+from sim.stages import Accounts, Work
 
 
 def batch_absorbs(batch_context: str | None, kind: str, context: str | None, threads: int,
@@ -69,8 +69,13 @@ class BatchSegment:
         self.device_classes = device_classes
         self.inv_speed = 1.0 / context.speed
         self.notify_of: dict[int, tuple[Work, list[list[int]]]] = {}  # class -> kick
-        self._submit = context.domain.submit  # type: ignore[union-attr]
+        self._clock = kernel.env
         self.waiting: deque[Request] = deque()
+        # what follows the batch's CPU task: the device visit, the notification, the release
+        # (set_notification moves it to _send); without a window a batch forms at once
+        self._after_cpu = self._cpu_done if device is not None else self._release_batch
+        if window_ns <= 0:
+            self._form = self._start  # type: ignore[method-assign]
         self.busy = False
         self.armed = 0  # version of the pending window timer, 0 when none
         self._version = 0
@@ -87,9 +92,11 @@ class BatchSegment:
         ``watched`` stages' occupancy counters is above zero."""
         self.notify_of[cls] = (work, watched)
         self.acct.register(work, "cpu", self.inv_speed)
+        if self.device is None:
+            self._after_cpu = self._send
 
     def enter(self, req: Request) -> None:
-        req.t_seg = self.kernel.env._now
+        req.t_seg = self._clock._now
         self.waiting.append(req)
         if not self.busy:
             self._form()
@@ -115,18 +122,19 @@ class BatchSegment:
     def _start(self) -> None:
         self.armed = 0
         w = self.waiting
-        n = min(len(w), self.max_batch)
-        if n == len(w):  # everything that waits (the usual case)
+        n = len(w)
+        if n <= self.max_batch:  # everything that waits (the usual case)
             batch = list(w)
             w.clear()
         else:
+            n = self.max_batch
             batch = [w.popleft() for _ in range(n)]
         cost = next(self.per_batch)
-        batch_cpu = cost * self.inv_speed
+        inv = self.inv_speed
+        batch_cpu = cost * inv
         self.acct._cpu[self.index] += batch_cpu
         share = batch_cpu / n
         items = self.items_of
-        inv = self.inv_speed
         for req in batch:
             cost_i = items[req.cls].cost(req)  # books the item's stages (and its visit)
             req.work = cost_i * inv + share
@@ -134,7 +142,7 @@ class BatchSegment:
         self.busy = True
         self.batches += 1
         self.items += n
-        self._submit(self.context, cost, self._cpu_done, batch)  # context.submit, one call less
+        self.context.submit(cost, self._after_cpu, batch)
 
     def _cpu_done(self, batch: list[Request]) -> None:
         dev = self.device
@@ -162,7 +170,10 @@ class BatchSegment:
                 kick = self.notify_of.get(req.cls)
                 if kick is not None:
                     work, watched = kick
-                    if all_empty(watched):
+                    for c in watched:  # all_empty(watched), inlined
+                        if c[0]:
+                            break
+                    else:
                         # the kick is part of the first write: the replies leave after it,
                         # whatever else is queued for this context (a timer of its
                         # length); its CPU time is taken from the context as well

@@ -27,12 +27,13 @@ All times here are nanoseconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from heapq import heappush, heapreplace
 
 import numpy as np
 
-from sim.cpu import Context
+from sim.cpu import Context, RunToCompletion
 from sim.kernel import Kernel
 from sim.randomness import ZERO, Distribution, deterministic
 from sim.requests import Request, advance
@@ -326,6 +327,19 @@ class CpuSegment:
         self._draw = work.draw
         if not work.linear:
             self.enter = self._enter_fixed  # type: ignore[method-assign]
+        self._fuse()
+
+    def _fuse(self, counters: Sequence[list[int]] = ()) -> None:
+        """Where the context's domain lets its submission be inlined, replace
+        :meth:`enter` and :meth:`_done` by closures that do the whole visit in one call:
+        the cost (:meth:`Work.cost`), the task (``RunToCompletion._submit_uncontended``)
+        and, with ``counters``, the occupancy count (:class:`TrackedCpuSegment`). The same
+        operations in the same order: the same numbers."""
+        dom = self.context.domain
+        state = dom.inline_state(self.context) if isinstance(dom, RunToCompletion) else None
+        if state is None:
+            return
+        self.enter, self._done_cb = fused_visit(self, state, tuple(counters))  # type: ignore[method-assign]
 
     def enter(self, req: Request) -> None:
         w = self.work.cost(req)
@@ -349,6 +363,68 @@ class CpuSegment:
         req.route[req.pos].enter(req)
 
 
+def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float],
+                counters: tuple[list[int], ...]
+                ) -> tuple[Callable[[Request], None], Callable[[Request], None]]:
+    """``enter`` and ``done`` of ``seg`` for a context whose domain never makes a task wait
+    for a core (``state``: :meth:`RunToCompletion.inline_state`)."""
+    work, ctx, acct, clock = seg.work, seg.context, seg.acct, seg._clock
+    draw = work.draw
+    # a part whose coefficient is zero is left out, as the kinds of Work leave it out:
+    # it would add zero to the cost, and zero times its sum to the booked time
+    kq, kp, kc = work.k_request, work.k_reply, work.k_command
+    free, speed, wake = state
+    one = len(free) == 1
+    queue, seq = seg.kernel._queue, seg.kernel._seq
+    first, inv = seg.first, seg.inv_speed
+
+    def done(req: Request) -> None:
+        for c in counters:
+            c[0] -= 1
+        acct.wait[first] += (clock._now - req.t_seg) - req.work * inv
+        req.pos += 1  # advance(req)
+        req.route[req.pos].enter(req)
+
+    def enter(req: Request) -> None:
+        for c in counters:
+            c[0] += 1
+        # w = work.cost(req): f + kq * request bytes + kp * reply bytes + kc * commands
+        w = f = next(draw)
+        work.n += 1
+        work.s_fixed += f
+        if kq:
+            b = req.request_bytes
+            work.s_request += b
+            w += kq * b
+        if kp:
+            b = req.reply_bytes
+            work.s_reply += b
+            w += kp * b
+        if kc:
+            b = req.count
+            work.s_count += b
+            w += kc * b
+        req.work = w
+        now = clock._now
+        req.t_seg = now
+        # the task: RunToCompletion._submit_uncontended(ctx, w, done, req)
+        t = w / speed
+        start = free[0]
+        if now > start:  # the thread sleeps: waking it costs its wake-up first
+            start = now
+            t += wake
+        end = start + t
+        if one:
+            free[0] = end
+        else:
+            heapreplace(free, end)
+        ctx.busy_ns += t
+        ctx.tasks += 1
+        heappush(queue, (end, next(seq), done, req))
+
+    return enter, done
+
+
 class TrackedCpuSegment(CpuSegment):
     """A :class:`CpuSegment` that counts the messages inside it (queued or running), for
     the notifications that are suppressed while it holds any (:class:`NotifySegment`)."""
@@ -359,6 +435,11 @@ class TrackedCpuSegment(CpuSegment):
         self.counters = counters  # one per watched stage, shared by every route crossing it
         self._enter_untracked = self.enter
         self.enter = self._enter_tracked  # type: ignore[method-assign]
+        self._fuse(counters)
+
+    def _fuse(self, counters: Sequence[list[int]] = ()) -> None:
+        if counters:  # called from CpuSegment.__init__, before the counters are known
+            super()._fuse(counters)
 
     def _enter_tracked(self, req: Request) -> None:
         for c in self.counters:
@@ -433,9 +514,10 @@ class NotifySegment:
         acct.register(work, "cpu", self.inv_speed)
 
     def enter(self, req: Request) -> None:
-        if not all_empty(self.watched):
-            advance(req)
-            return
+        for c in self.watched:  # all_empty(self.watched), inlined
+            if c[0]:
+                advance(req)
+                return
         w = self.work.cost(req)
         req.work = w
         req.t_seg = self.kernel.env._now
