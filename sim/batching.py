@@ -30,7 +30,7 @@ full as device time, the rest as waiting.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sim.cpu import Context
@@ -74,8 +74,7 @@ class BatchSegment:
         # what follows the batch's CPU task: the device visit, the notification, the release
         # (set_notification moves it to _send); without a window a batch forms at once
         self._after_cpu = self._cpu_done if device is not None else self._release_batch
-        if window_ns <= 0:
-            self._form = self._start  # type: ignore[method-assign]
+        self._choose_start()
         self.busy = False
         self.armed = 0  # version of the pending window timer, 0 when none
         self._version = 0
@@ -86,6 +85,18 @@ class BatchSegment:
         """The per-item work of class ``cls``: this stage's and the cpu stages it absorbed."""
         self.items_of[cls] = work
         self.acct.register(work, "cpu", self.inv_speed)
+        self._choose_start()
+
+    def _choose_start(self) -> None:
+        """How a batch starts: with the item's cost inlined where one class crosses the
+        stage (:meth:`_start_one`); without a window at once (no :meth:`_form`)."""
+        if len(self.items_of) == 1:
+            (work,) = self.items_of.values()
+            self._start = self._start_one(work)  # type: ignore[method-assign]
+        else:
+            self.__dict__.pop("_start", None)
+        if self.window_ns <= 0:
+            self._form = self._start  # type: ignore[method-assign]
 
     def set_notification(self, cls: int, work: Work, watched: list[list[int]]) -> None:
         """Items of class ``cls`` end with a notification, suppressed while any of the
@@ -143,6 +154,71 @@ class BatchSegment:
         self.batches += 1
         self.items += n
         self.context.submit(cost, self._after_cpu, batch)
+
+    def _start_one(self, work: Work) -> Callable[[], None]:
+        """:meth:`_start` where every item is of one class, whose cost is ``work``: a
+        closure with :meth:`Work.cost` inlined and the visits' sums kept in its own
+        variables (``work.collect`` takes them in, as for :func:`sim.stages.fused_visit`).
+        The same operations in the same order (a part whose coefficient is zero is left
+        out, as the kinds of :class:`Work` leave it out)."""
+        waiting, max_batch, per_batch = self.waiting, self.max_batch, self.per_batch
+        inv, index, acct = self.inv_speed, self.index, self.acct
+        draw = work.draw
+        kq, kp, kc = work.k_request, work.k_reply, work.k_command
+        submit = self.context.submit
+        n_items = 0
+        s_fixed = s_request = s_reply = s_count = 0.0
+
+        def collect() -> None:
+            nonlocal n_items, s_fixed, s_request, s_reply, s_count
+            work.n += n_items
+            work.s_fixed += s_fixed
+            work.s_request += s_request
+            work.s_reply += s_reply
+            work.s_count += s_count
+            n_items = 0
+            s_fixed = s_request = s_reply = s_count = 0.0
+
+        def start() -> None:
+            nonlocal n_items, s_fixed, s_request, s_reply, s_count
+            self.armed = 0
+            n = len(waiting)
+            if n <= max_batch:  # everything that waits (the usual case)
+                batch = list(waiting)
+                waiting.clear()
+            else:
+                n = max_batch
+                batch = [waiting.popleft() for _ in range(n)]
+            cost = next(per_batch)
+            batch_cpu = cost * inv
+            acct._cpu[index] += batch_cpu
+            share = batch_cpu / n
+            n_items += n
+            for req in batch:
+                # cost_i = work.cost(req)
+                cost_i = f = next(draw)
+                s_fixed += f
+                if kq:
+                    b = req.request_bytes
+                    s_request += b
+                    cost_i += kq * b
+                if kp:
+                    b = req.reply_bytes
+                    s_reply += b
+                    cost_i += kp * b
+                if kc:
+                    b = req.count
+                    s_count += b
+                    cost_i += kc * b
+                req.work = cost_i * inv + share
+                cost += cost_i
+            self.busy = True
+            self.batches += 1
+            self.items += n
+            submit(cost, self._after_cpu, batch)
+
+        work.collect = collect
+        return start
 
     def _cpu_done(self, batch: list[Request]) -> None:
         dev = self.device

@@ -244,4 +244,7 @@ class Segmenter:
         close_run()
         close_batch()
         segments.append(sink)
+        for i, seg in enumerate(segments):
+            if isinstance(seg, CpuSegment):  # its place is known now (CpuSegment.link)
+                seg.link(segments, i)
         return segments

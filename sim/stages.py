@@ -27,9 +27,10 @@ All times here are nanoseconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from heapq import heappush, heapreplace
+from typing import Any
 
 import numpy as np
 
@@ -106,8 +107,8 @@ class Work:
     that no stage has (they would only ever add zero, to the cost and to the booked time).
     """
 
-    __slots__ = ("_exact", "_stages", "draw", "k_command", "k_reply", "k_request", "n",
-                 "s_count", "s_fixed", "s_reply", "s_request")
+    __slots__ = ("_exact", "_stages", "collect", "draw", "k_command", "k_reply", "k_request",
+                 "n", "s_count", "s_fixed", "s_reply", "s_request")
 
     def __init__(self, stages: list[tuple[int, float, float, float, float, float]],
                  exact: bool, draw: Iterator[float]) -> None:
@@ -117,6 +118,9 @@ class Work:
         self.k_reply = sum(s[4] for s in stages)
         self.k_command = sum(s[5] for s in stages)
         self.draw = draw
+        # where a hot path counts the visits in sums of its own instead (a fused visit,
+        # :func:`fused_visit`): adds them to these attributes and zeroes its own
+        self.collect: Callable[[], None] | None = None
         self.clear()
 
     @property
@@ -129,6 +133,8 @@ class Work:
         return not isinstance(self, _FixedWork)
 
     def clear(self) -> None:
+        if self.collect is not None:
+            self.collect()
         self.n = 0
         self.s_fixed = self.s_request = self.s_reply = self.s_count = 0.0
 
@@ -147,6 +153,8 @@ class Work:
 
     def book(self, booked: list[float], visits: list[int], scale: float) -> None:
         """Add the time of each stage since the last clear (times ``scale``) to ``booked``."""
+        if self.collect is not None:
+            self.collect()
         for i, mean, share, k_req, k_rep, k_cmd in self._stages:
             fixed = mean * self.n if self._exact else share * self.s_fixed
             booked[i] += scale * (fixed + k_req * self.s_request + k_rep * self.s_reply
@@ -327,19 +335,23 @@ class CpuSegment:
         self._draw = work.draw
         if not work.linear:
             self.enter = self._enter_fixed  # type: ignore[method-assign]
-        self._fuse()
 
-    def _fuse(self, counters: Sequence[list[int]] = ()) -> None:
-        """Where the context's domain lets its submission be inlined, replace
-        :meth:`enter` and :meth:`_done` by closures that do the whole visit in one call:
-        the cost (:meth:`Work.cost`), the task (``RunToCompletion._submit_uncontended``)
-        and, with ``counters``, the occupancy count (:class:`TrackedCpuSegment`). The same
+    def link(self, route: list[Any], index: int) -> None:
+        """Told its place once its route is compiled (``route[index]`` is this segment):
+        where the context's domain lets its submission be inlined, :meth:`enter` and the
+        task's callback become closures that do a visit in one call each: the cost
+        (:meth:`Work.cost`), the task (``RunToCompletion._submit_uncontended``) and, at
+        the end, the move to the next segment (a segment is on one route at one place, so
+        ``advance`` always moves a request from here to ``route[index + 1]``). The same
         operations in the same order: the same numbers."""
+        self._fuse(route[index + 1], index + 1, ())
+
+    def _fuse(self, nxt: Any, pos: int, counters: tuple[list[int], ...]) -> None:
         dom = self.context.domain
         state = dom.inline_state(self.context) if isinstance(dom, RunToCompletion) else None
         if state is None:
             return
-        self.enter, self._done_cb = fused_visit(self, state, tuple(counters))  # type: ignore[method-assign]
+        self.enter, self._done_cb = fused_visit(self, state, nxt, pos, counters)  # type: ignore[method-assign]
 
     def enter(self, req: Request) -> None:
         w = self.work.cost(req)
@@ -363,11 +375,13 @@ class CpuSegment:
         req.route[req.pos].enter(req)
 
 
-def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float],
-                counters: tuple[list[int], ...]
+def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: Any,
+                pos: int, counters: tuple[list[int], ...]
                 ) -> tuple[Callable[[Request], None], Callable[[Request], None]]:
     """``enter`` and ``done`` of ``seg`` for a context whose domain never makes a task wait
-    for a core (``state``: :meth:`RunToCompletion.inline_state`)."""
+    for a core (``state``: :meth:`RunToCompletion.inline_state`); ``done`` hands the
+    request to ``nxt``, its route's segment ``pos``; with ``counters``, they count the
+    message in and out of each (:class:`TrackedCpuSegment`)."""
     work, ctx, acct, clock = seg.work, seg.context, seg.acct, seg._clock
     draw = work.draw
     # a part whose coefficient is zero is left out, as the kinds of Work leave it out:
@@ -378,31 +392,49 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float],
     queue, seq = seg.kernel._queue, seg.kernel._seq
     first, inv = seg.first, seg.inv_speed
 
+    # the visits' sums (Work.n, s_fixed, s_request, s_reply, s_count), kept here: the
+    # closure's variables cost less than attributes; Work.collect takes them in
+    n = 0
+    s_fixed = s_request = s_reply = s_count = 0.0
+
+    def collect() -> None:
+        nonlocal n, s_fixed, s_request, s_reply, s_count
+        work.n += n
+        work.s_fixed += s_fixed
+        work.s_request += s_request
+        work.s_reply += s_reply
+        work.s_count += s_count
+        n = 0
+        s_fixed = s_request = s_reply = s_count = 0.0
+
     def done(req: Request) -> None:
-        for c in counters:
-            c[0] -= 1
+        if counters:
+            for c in counters:
+                c[0] -= 1
         acct.wait[first] += (clock._now - req.t_seg) - req.work * inv
-        req.pos += 1  # advance(req)
-        req.route[req.pos].enter(req)
+        req.pos = pos  # advance(req): req.pos += 1, then enter req.route[req.pos]
+        nxt.enter(req)
 
     def enter(req: Request) -> None:
-        for c in counters:
-            c[0] += 1
+        nonlocal n, s_fixed, s_request, s_reply, s_count
+        if counters:
+            for c in counters:
+                c[0] += 1
         # w = work.cost(req): f + kq * request bytes + kp * reply bytes + kc * commands
         w = f = next(draw)
-        work.n += 1
-        work.s_fixed += f
+        n += 1
+        s_fixed += f
         if kq:
             b = req.request_bytes
-            work.s_request += b
+            s_request += b
             w += kq * b
         if kp:
             b = req.reply_bytes
-            work.s_reply += b
+            s_reply += b
             w += kp * b
         if kc:
             b = req.count
-            work.s_count += b
+            s_count += b
             w += kc * b
         req.work = w
         now = clock._now
@@ -422,6 +454,7 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float],
         ctx.tasks += 1
         heappush(queue, (end, next(seq), done, req))
 
+    work.collect = collect
     return enter, done
 
 
@@ -435,11 +468,9 @@ class TrackedCpuSegment(CpuSegment):
         self.counters = counters  # one per watched stage, shared by every route crossing it
         self._enter_untracked = self.enter
         self.enter = self._enter_tracked  # type: ignore[method-assign]
-        self._fuse(counters)
 
-    def _fuse(self, counters: Sequence[list[int]] = ()) -> None:
-        if counters:  # called from CpuSegment.__init__, before the counters are known
-            super()._fuse(counters)
+    def link(self, route: list[Any], index: int) -> None:
+        self._fuse(route[index + 1], index + 1, tuple(self.counters))
 
     def _enter_tracked(self, req: Request) -> None:
         for c in self.counters:
@@ -469,6 +500,9 @@ class ChunkedCpuSegment(CpuSegment):
         self.of_reply = size == "reply"
         self._piece_cb = self._piece_done
         self.enter = self._enter_chunked  # type: ignore[method-assign]
+
+    def link(self, route: list[Any], index: int) -> None:
+        """Its pieces are tasks of the context's own: nothing is fused."""
 
     def pieces(self, req: Request) -> int:
         """How many pieces ``req``'s work takes (at least one)."""
