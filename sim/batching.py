@@ -92,11 +92,11 @@ class BatchSegment:
         stage (:meth:`_start_one`); without a window at once (no :meth:`_form`)."""
         if len(self.items_of) == 1:
             (work,) = self.items_of.values()
-            self._start = self._start_one(work)  # type: ignore[method-assign]
+            self._begin = self._start_one(work)
         else:
-            self.__dict__.pop("_start", None)
-        if self.window_ns <= 0:
-            self._form = self._start  # type: ignore[method-assign]
+            self._begin = self._start
+        # what an item that finds the stage idle, or a released batch, sets off
+        self._idle = self._begin if self.window_ns <= 0 else self._form
 
     def set_notification(self, cls: int, work: Work, watched: list[list[int]]) -> None:
         """Items of class ``cls`` end with a notification, suppressed while any of the
@@ -110,7 +110,7 @@ class BatchSegment:
         req.t_seg = self._clock._now
         self.waiting.append(req)
         if not self.busy:
-            self._form()
+            self._idle()
 
     def _form(self) -> None:
         """Start a batch now, or arm the window timer if one is configured."""
@@ -124,11 +124,11 @@ class BatchSegment:
                     self.armed = self._version
                     self.kernel.after(left, self._window_over, self._version)
                 return
-        self._start()
+        self._begin()
 
     def _window_over(self, version: int) -> None:
         if version == self.armed and not self.busy:
-            self._start()
+            self._begin()
 
     def _start(self) -> None:
         self.armed = 0
@@ -274,4 +274,4 @@ class BatchSegment:
             req.pos += 1  # advance(req), inlined on the hot path
             req.route[req.pos].enter(req)
         if self.waiting and not self.busy:
-            self._form()
+            self._idle()
