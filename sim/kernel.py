@@ -22,6 +22,8 @@ from heapq import heappop, heappush
 from itertools import count
 from typing import Any
 
+BURST = range(1024)  # events per call of Kernel._run_some
+
 
 class _Clock:
     """The simulated time in ns, ``_now`` (named as simpy's environment names it)."""
@@ -93,14 +95,27 @@ class Kernel:
         with ``until`` (ns), only those before it, and the clock then reads ``until``."""
         if until is not None:  # before any event at ``until`` itself (sequence -1)
             heappush(self._queue, (until, -1, self._stop_at_until, None))
-        clock = self.env
         queue = self._queue
         try:
             while queue:
-                clock._now, _, fn, arg = heappop(queue)
-                fn(arg)
+                self._run_some()
         except _Stop:
             pass
+
+    def _run_some(self) -> None:
+        """Run up to :data:`BURST` events (fewer if the queue runs dry).
+
+        The loop is in a function called again and again, not in :meth:`run`, which is
+        called once: CPython specialises a function's instructions once it has been
+        called a few times (3.11: eight), so a loop in a function called once runs
+        unspecialised, every attribute and global looked up the slow way."""
+        clock = self.env
+        queue = self._queue
+        for _ in BURST:
+            if not queue:
+                return
+            clock._now, _, fn, arg = heappop(queue)
+            fn(arg)
 
     def _stop_at_until(self, _arg: object) -> None:
         self.stop()
