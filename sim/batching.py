@@ -165,6 +165,7 @@ class BatchSegment:
         inv, index, acct = self.inv_speed, self.index, self.acct
         draw = work.draw
         kq, kp, kc = work.k_request, work.k_reply, work.k_command
+        has_q, has_p, has_c = kq != 0.0, kp != 0.0, kc != 0.0  # bools test quicker
         submit = self.context.submit
         n_items = 0
         s_fixed = s_request = s_reply = s_count = 0.0
@@ -198,15 +199,15 @@ class BatchSegment:
                 # cost_i = work.cost(req)
                 cost_i = f = next(draw)
                 s_fixed += f
-                if kq:
+                if has_q:
                     b = req.request_bytes
                     s_request += b
                     cost_i += kq * b
-                if kp:
+                if has_p:
                     b = req.reply_bytes
                     s_reply += b
                     cost_i += kp * b
-                if kc:
+                if has_c:
                     b = req.count
                     s_count += b
                     cost_i += kc * b

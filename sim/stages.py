@@ -387,10 +387,13 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
     # a part whose coefficient is zero is left out, as the kinds of Work leave it out:
     # it would add zero to the cost, and zero times its sum to the booked time
     kq, kp, kc = work.k_request, work.k_reply, work.k_command
+    # which parts there are, as bools: testing a bool is quicker than a float
+    has_q, has_p, has_c = kq != 0.0, kp != 0.0, kc != 0.0
     free, speed, wake = state
     one = len(free) == 1
     queue, seq = seg.kernel._queue, seg.kernel._seq
     first, inv = seg.first, seg.inv_speed
+    tracked = bool(counters)
 
     # the visits' sums (Work.n, s_fixed, s_request, s_reply, s_count), kept here: the
     # closure's variables cost less than attributes; Work.collect takes them in
@@ -408,7 +411,7 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
         s_fixed = s_request = s_reply = s_count = 0.0
 
     def done(req: Request) -> None:
-        if counters:
+        if tracked:
             for c in counters:
                 c[0] -= 1
         acct.wait[first] += (clock._now - req.t_seg) - req.work * inv
@@ -417,22 +420,22 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
 
     def enter(req: Request) -> None:
         nonlocal n, s_fixed, s_request, s_reply, s_count
-        if counters:
+        if tracked:
             for c in counters:
                 c[0] += 1
         # w = work.cost(req): f + kq * request bytes + kp * reply bytes + kc * commands
         w = f = next(draw)
         n += 1
         s_fixed += f
-        if kq:
+        if has_q:
             b = req.request_bytes
             s_request += b
             w += kq * b
-        if kp:
+        if has_p:
             b = req.reply_bytes
             s_reply += b
             w += kp * b
-        if kc:
+        if has_c:
             b = req.count
             s_count += b
             w += kc * b
