@@ -198,6 +198,8 @@ class ClosedSource(_Source):
         self.think = think
         if timeout_ns > 0:
             self._send = self._send_timed  # type: ignore[method-assign]
+        elif think is None:
+            self.done = self._turnaround()  # type: ignore[method-assign]
 
     def start(self) -> None:
         # per class: the bytes of a message of ``pipeline`` requests each way, and its
@@ -217,6 +219,24 @@ class ClosedSource(_Source):
         req = Request(i, request_bytes, reply_bytes, self._clock._now, route, client, 0, count)
         self.recorder.arrive(count)
         route[0].enter(req)  # req.start(), inlined on the hot path
+
+    def _turnaround(self) -> Callable[[Request], None]:
+        """:meth:`done` of a closed loop without timeout or think time (the hot path): the
+        completion, then at once the client's next message (:meth:`_send`), in one call.
+        The next message arrives at the instant of the completion, so the recorder's
+        time-average needs no update for it (:meth:`Recorder.arrive_now`)."""
+        recorder, picker, clock, count = self.recorder, self.picker, self.kernel.env, self.pipeline
+
+        def done(req: Request) -> None:
+            recorder.complete(req)
+            i = next(picker)
+            request_bytes, reply_bytes, route = self._messages[i]
+            self.sent += count
+            nxt = Request(i, request_bytes, reply_bytes, clock._now, route, req.client, 0, count)
+            recorder.arrive_now(count)
+            route[0].enter(nxt)
+
+        return done
 
     def _send_timed(self, client: int) -> None:
         req = self._new(client, self.pipeline)
