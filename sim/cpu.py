@@ -18,6 +18,11 @@ policy:
 Work is given in nanoseconds at speed 1.0; a core of speed ``s`` does it in ``work / s``.
 Within a domain, pinning of a context to a subset of its cores is not modelled (the domain
 acts as one pool), an approximation that is exact for one-core domains.
+
+Where no task ever waits for a core, :meth:`RunToCompletion.bind` gives each context a
+``submit`` and ``occupy`` of its own (closures over the domain's state, one call instead
+of two), and :meth:`RunToCompletion.inline_state` hands a segment what it needs to do
+the submission inline (:func:`sim.stages.fused_visit`).
 """
 
 from __future__ import annotations

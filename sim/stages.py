@@ -21,6 +21,12 @@ task, and consecutive ``delay`` stages are one timer, so the number of events fo
 points of contention, not the number of layers. Each segment still books time per stage
 in :class:`Accounts`, so a request's time can be shown layer by layer.
 
+On a context whose domain never makes a task wait for a core (the usual case), a cpu
+segment's visit is two closures, :func:`fused_visit`: its entry (the cost drawn, the
+task submitted) and the task's end (the waiting booked, the next segment entered), with
+the visits' sums kept in the closure's variables until :class:`Accounts` books them. The
+same operations in the same order as the methods they replace: the same numbers.
+
 All times here are nanoseconds.
 """
 
