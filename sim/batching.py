@@ -265,7 +265,7 @@ class BatchSegment:
         self._release_batch(batch)
 
     def _release_batch(self, batch: list[Request]) -> None:
-        now = self.kernel.env._now
+        now = self._clock._now
         wait = self.acct.wait
         i = self.index
         for req in batch:

@@ -553,6 +553,7 @@ class NotifySegment:
         self.work = work
         self.acct = acct
         self.watched = watched
+        self._clock = kernel.env
         self.inv_speed = 1.0 / context.speed
         acct.register(work, "cpu", self.inv_speed)
 
@@ -563,11 +564,11 @@ class NotifySegment:
                 return
         w = self.work.cost(req)
         req.work = w
-        req.t_seg = self.kernel.env._now
+        req.t_seg = self._clock._now
         self.context.submit(w, self._done, req)
 
     def _done(self, req: Request) -> None:
-        self.acct.wait[self.work.first] += ((self.kernel.env._now - req.t_seg)
+        self.acct.wait[self.work.first] += ((self._clock._now - req.t_seg)
                                             - req.work * self.inv_speed)
         advance(req)
 

@@ -70,6 +70,7 @@ class _Source:
     def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
                  routes: Sequence[list], recorder: Recorder, timeout_ns: float = 0.0) -> None:
         self.kernel = kernel
+        self._clock = kernel.env
         self.classes = classes
         self.picker = picker
         self.routes = routes
@@ -122,7 +123,7 @@ class _Source:
         c = self.classes[i]
         self.sent += count
         # positional arguments: a keyword costs as much as the rest of the call here
-        return Request(i, c.request_bytes * count, c.reply_bytes * count, self.kernel.env._now,
+        return Request(i, c.request_bytes * count, c.reply_bytes * count, self._clock._now,
                        self.routes[i], client, 0, count)
 
 
@@ -182,7 +183,7 @@ class OpenSource(_Source):
             self.busy -= 1
             return
         nxt = self.waiting.popleft()
-        now = self.kernel.env._now
+        now = self._clock._now
         nxt.t_sent = now
         self.acct.wait[self.backlog_index] += now - nxt.t0
         self._send(nxt)
@@ -206,7 +207,6 @@ class ClosedSource(_Source):
         # route (what :meth:`_new` computes per message, for the untimed hot path)
         self._messages = [(c.request_bytes * self.pipeline, c.reply_bytes * self.pipeline, r)
                           for c, r in zip(self.classes, self.routes, strict=True)]
-        self._clock = self.kernel.env
         for c in range(self.clients):
             self._send(c)
 
