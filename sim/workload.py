@@ -224,7 +224,9 @@ class ClosedSource(_Source):
         """:meth:`done` of a closed loop without timeout or think time (the hot path): the
         completion, then at once the client's next message (:meth:`_send`), in one call.
         The next message arrives at the instant of the completion, so the recorder's
-        time-average needs no update for it (:meth:`Recorder.arrive_now`)."""
+        time-average needs no update for it (:meth:`Recorder.arrive_now`), and it travels
+        in the finished message's :class:`Request`, set anew as :meth:`_new` would make it
+        (the closed loop's one request per client: no allocation per message)."""
         recorder, picker, clock, count = self.recorder, self.picker, self.kernel.env, self.pipeline
 
         def done(req: Request) -> None:
@@ -232,9 +234,18 @@ class ClosedSource(_Source):
             i = next(picker)
             request_bytes, reply_bytes, route = self._messages[i]
             self.sent += count
-            nxt = Request(i, request_bytes, reply_bytes, clock._now, route, req.client, 0, count)
+            # the next message is the finished one's Request, made anew (nothing holds a
+            # finished request: it has left every queue, and no timer of it is pending)
+            now = clock._now
+            req.cls = i
+            req.request_bytes = request_bytes
+            req.reply_bytes = reply_bytes
+            req.t0 = req.t_sent = now
+            req.route = route
+            req.pos = req.flags = 0
+            req.t_seg = req.work = 0.0
             recorder.arrive_now(count)
-            route[0].enter(nxt)
+            route[0].enter(req)
 
         return done
 
