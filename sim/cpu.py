@@ -189,7 +189,8 @@ class RunToCompletion(Domain):
     def bind(self, ctx: Context) -> None:
         """Where no task waits for a core, give ``ctx`` its own :meth:`Context.submit` and
         :meth:`Context.occupy`: closures doing what :meth:`_submit_uncontended` and
-        :meth:`occupy` do, with this domain's and the context's state looked up once."""
+        :meth:`occupy` do, with this domain's and the context's state looked up once
+        (the wake-up too: a context's ``wake_ns`` is fixed when it is built)."""
         state = self.inline_state(ctx)
         if state is None:
             return
