@@ -400,6 +400,9 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
     queue, seq = seg.kernel._queue, seg.kernel._seq
     first, inv = seg.first, seg.inv_speed
     tracked = bool(counters)
+    # the usual case, one watched stage: its counter moved without a loop
+    only = counters[0] if len(counters) == 1 else [0]
+    several = len(counters) > 1
 
     # the visits' sums (Work.n, s_fixed, s_request, s_reply, s_count), kept here: the
     # closure's variables cost less than attributes; Work.collect takes them in
@@ -418,8 +421,11 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
 
     def done(req: Request) -> None:
         if tracked:
-            for c in counters:
-                c[0] -= 1
+            if several:
+                for c in counters:
+                    c[0] -= 1
+            else:
+                only[0] -= 1
         acct.wait[first] += (clock._now - req.t_seg) - req.work * inv
         req.pos = pos  # advance(req): req.pos += 1, then enter req.route[req.pos]
         nxt.enter(req)
@@ -427,8 +433,11 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
     def enter(req: Request) -> None:
         nonlocal n, s_fixed, s_request, s_reply, s_count
         if tracked:
-            for c in counters:
-                c[0] += 1
+            if several:
+                for c in counters:
+                    c[0] += 1
+            else:
+                only[0] += 1
         # w = work.cost(req): f + kq * request bytes + kp * reply bytes + kc * commands
         w = f = next(draw)
         n += 1
