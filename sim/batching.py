@@ -30,14 +30,14 @@ full as device time, the rest as waiting.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sim.cpu import Context
 from sim.devices import Device
 from sim.kernel import Kernel
 from sim.requests import Request
-from sim.stages import Accounts, Work, all_empty
+from sim.stages import Accounts, Work
 
 
 def batch_absorbs(batch_context: str | None, kind: str, context: str | None, threads: int,
@@ -69,8 +69,12 @@ class BatchSegment:
         self.device_classes = device_classes
         self.inv_speed = 1.0 / context.speed
         self.notify_of: dict[int, tuple[Work, list[list[int]]]] = {}  # class -> kick
-        self._submit = context.domain.submit  # type: ignore[union-attr]
+        self._clock = kernel.env
         self.waiting: deque[Request] = deque()
+        # what follows the batch's CPU task: the device visit, the notification, the release
+        # (set_notification moves it to _send); without a window a batch forms at once
+        self._after_cpu = self._cpu_done if device is not None else self._release_batch
+        self._choose_start()
         self.busy = False
         self.armed = 0  # version of the pending window timer, 0 when none
         self._version = 0
@@ -81,18 +85,32 @@ class BatchSegment:
         """The per-item work of class ``cls``: this stage's and the cpu stages it absorbed."""
         self.items_of[cls] = work
         self.acct.register(work, "cpu", self.inv_speed)
+        self._choose_start()
+
+    def _choose_start(self) -> None:
+        """How a batch starts: with the item's cost inlined where one class crosses the
+        stage (:meth:`_start_one`); without a window at once (no :meth:`_form`)."""
+        if len(self.items_of) == 1:
+            (work,) = self.items_of.values()
+            self._begin = self._start_one(work)
+        else:
+            self._begin = self._start
+        # what an item that finds the stage idle, or a released batch, sets off
+        self._idle = self._begin if self.window_ns <= 0 else self._form
 
     def set_notification(self, cls: int, work: Work, watched: list[list[int]]) -> None:
         """Items of class ``cls`` end with a notification, suppressed while any of the
         ``watched`` stages' occupancy counters is above zero."""
         self.notify_of[cls] = (work, watched)
         self.acct.register(work, "cpu", self.inv_speed)
+        if self.device is None:
+            self._after_cpu = self._send
 
     def enter(self, req: Request) -> None:
-        req.t_seg = self.kernel.env._now
+        req.t_seg = self._clock._now
         self.waiting.append(req)
         if not self.busy:
-            self._form()
+            self._idle()
 
     def _form(self) -> None:
         """Start a batch now, or arm the window timer if one is configured."""
@@ -106,27 +124,28 @@ class BatchSegment:
                     self.armed = self._version
                     self.kernel.after(left, self._window_over, self._version)
                 return
-        self._start()
+        self._begin()
 
     def _window_over(self, version: int) -> None:
         if version == self.armed and not self.busy:
-            self._start()
+            self._begin()
 
     def _start(self) -> None:
         self.armed = 0
         w = self.waiting
-        n = min(len(w), self.max_batch)
-        if n == len(w):  # everything that waits (the usual case)
+        n = len(w)
+        if n <= self.max_batch:  # everything that waits (the usual case)
             batch = list(w)
             w.clear()
         else:
+            n = self.max_batch
             batch = [w.popleft() for _ in range(n)]
         cost = next(self.per_batch)
-        batch_cpu = cost * self.inv_speed
+        inv = self.inv_speed
+        batch_cpu = cost * inv
         self.acct._cpu[self.index] += batch_cpu
         share = batch_cpu / n
         items = self.items_of
-        inv = self.inv_speed
         for req in batch:
             cost_i = items[req.cls].cost(req)  # books the item's stages (and its visit)
             req.work = cost_i * inv + share
@@ -134,7 +153,73 @@ class BatchSegment:
         self.busy = True
         self.batches += 1
         self.items += n
-        self._submit(self.context, cost, self._cpu_done, batch)  # context.submit, one call less
+        self.context.submit(cost, self._after_cpu, batch)
+
+    def _start_one(self, work: Work) -> Callable[[], None]:
+        """:meth:`_start` where every item is of one class, whose cost is ``work``: a
+        closure with :meth:`Work.cost` inlined and the visits' sums kept in its own
+        variables (``work.collect`` takes them in, as for :func:`sim.stages.fused_visit`).
+        The same operations in the same order (a part whose coefficient is zero is left
+        out, as the kinds of :class:`Work` leave it out)."""
+        waiting, max_batch, per_batch = self.waiting, self.max_batch, self.per_batch
+        inv, index, acct = self.inv_speed, self.index, self.acct
+        draw = work.draw
+        kq, kp, kc = work.k_request, work.k_reply, work.k_command
+        has_q, has_p, has_c = kq != 0.0, kp != 0.0, kc != 0.0  # bools test quicker
+        submit = self.context.submit
+        n_items = 0
+        s_fixed = s_request = s_reply = s_count = 0.0
+
+        def collect() -> None:
+            nonlocal n_items, s_fixed, s_request, s_reply, s_count
+            work.n += n_items
+            work.s_fixed += s_fixed
+            work.s_request += s_request
+            work.s_reply += s_reply
+            work.s_count += s_count
+            n_items = 0
+            s_fixed = s_request = s_reply = s_count = 0.0
+
+        def start() -> None:
+            nonlocal n_items, s_fixed, s_request, s_reply, s_count
+            self.armed = 0
+            n = len(waiting)
+            if n <= max_batch:  # everything that waits (the usual case)
+                batch = list(waiting)
+                waiting.clear()
+            else:
+                n = max_batch
+                batch = [waiting.popleft() for _ in range(n)]
+            cost = next(per_batch)
+            batch_cpu = cost * inv
+            acct._cpu[index] += batch_cpu
+            share = batch_cpu / n
+            n_items += n
+            for req in batch:
+                # cost_i = work.cost(req)
+                cost_i = f = next(draw)
+                s_fixed += f
+                if has_q:
+                    b = req.request_bytes
+                    s_request += b
+                    cost_i += kq * b
+                if has_p:
+                    b = req.reply_bytes
+                    s_reply += b
+                    cost_i += kp * b
+                if has_c:
+                    b = req.count
+                    s_count += b
+                    cost_i += kc * b
+                req.work = cost_i * inv + share
+                cost += cost_i
+            self.busy = True
+            self.batches += 1
+            self.items += n
+            submit(cost, self._after_cpu, batch)
+
+        work.collect = collect
+        return start
 
     def _cpu_done(self, batch: list[Request]) -> None:
         dev = self.device
@@ -162,7 +247,10 @@ class BatchSegment:
                 kick = self.notify_of.get(req.cls)
                 if kick is not None:
                     work, watched = kick
-                    if all_empty(watched):
+                    for c in watched:  # all_empty(watched), inlined
+                        if c[0]:
+                            break
+                    else:
                         # the kick is part of the first write: the replies leave after it,
                         # whatever else is queued for this context (a timer of its
                         # length); its CPU time is taken from the context as well
@@ -177,7 +265,7 @@ class BatchSegment:
         self._release_batch(batch)
 
     def _release_batch(self, batch: list[Request]) -> None:
-        now = self.kernel.env._now
+        now = self._clock._now
         wait = self.acct.wait
         i = self.index
         for req in batch:
@@ -187,4 +275,4 @@ class BatchSegment:
             req.pos += 1  # advance(req), inlined on the hot path
             req.route[req.pos].enter(req)
         if self.waiting and not self.busy:
-            self._form()
+            self._idle()

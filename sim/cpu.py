@@ -18,6 +18,11 @@ policy:
 Work is given in nanoseconds at speed 1.0; a core of speed ``s`` does it in ``work / s``.
 Within a domain, pinning of a context to a subset of its cores is not modelled (the domain
 acts as one pool), an approximation that is exact for one-core domains.
+
+Where no task ever waits for a core, :meth:`RunToCompletion.bind` gives each context a
+``submit`` and ``occupy`` of its own (closures over the domain's state, one call instead
+of two), and :meth:`RunToCompletion.inline_state` hands a segment what it needs to do
+the submission inline (:func:`sim.stages.fused_visit`).
 """
 
 from __future__ import annotations
@@ -68,7 +73,10 @@ class Context:
         self._running = 0
 
     def submit(self, work_ns: float, callback: Callback, payload: Any) -> None:
-        """Run ``work_ns`` of work on this context, then call ``callback(payload)``."""
+        """Run ``work_ns`` of work on this context, then call ``callback(payload)``.
+
+        A domain may replace this (and :meth:`occupy`) on the instance by a closure over
+        its own state that does the same in one call (:meth:`RunToCompletion.bind`)."""
         self.domain.submit(self, work_ns, callback, payload)  # type: ignore[union-attr]
 
     def occupy(self, work_ns: float) -> None:
@@ -177,6 +185,60 @@ class RunToCompletion(Domain):
         ctx.busy_ns += t
         ctx.tasks += 1
         heappush(self._queue, (end, next(self._seq), callback, payload))
+
+    def bind(self, ctx: Context) -> None:
+        """Where no task waits for a core, give ``ctx`` its own :meth:`Context.submit` and
+        :meth:`Context.occupy`: closures doing what :meth:`_submit_uncontended` and
+        :meth:`occupy` do, with this domain's and the context's state looked up once
+        (the wake-up too: a context's ``wake_ns`` is fixed when it is built)."""
+        state = self.inline_state(ctx)
+        if state is None:
+            return
+        free, speed, wake = state
+        one = len(free) == 1  # one thread: heapreplace(free, end) is free[0] = end
+        clock, queue, seq = self._clock, self._queue, self._seq
+
+        def submit(work_ns: float, callback: Callback, payload: Any) -> None:
+            now = clock._now
+            t = work_ns / speed
+            start = free[0]
+            if now > start:  # the thread sleeps: waking it costs its wake-up first
+                start = now
+                t += wake
+            end = start + t
+            if one:
+                free[0] = end
+            else:
+                heapreplace(free, end)
+            ctx.busy_ns += t
+            ctx.tasks += 1
+            heappush(queue, (end, next(seq), callback, payload))
+
+        def occupy(work_ns: float) -> None:
+            now = clock._now
+            t = work_ns / speed
+            start = free[0]
+            if now > start:
+                start = now
+                t += wake
+            if one:
+                free[0] = start + t
+            else:
+                heapreplace(free, start + t)
+            ctx.busy_ns += t
+            ctx.tasks += 1
+
+        ctx.submit = submit  # type: ignore[method-assign]
+        ctx.occupy = occupy  # type: ignore[method-assign]
+
+    def inline_state(self, ctx: Context) -> tuple[list[float], float, float] | None:
+        """What :meth:`_submit_uncontended` reads of ``ctx`` and this domain, for a caller
+        that inlines it on its hot path: the thread's free times (``ctx._free``), the
+        domain's speed and the wake-up in ns of time (``ctx.wake_ns / speed``); None if
+        tasks here may wait for a core (then :meth:`submit` must be called)."""
+        if self.core_bound:
+            return None
+        return ctx._free, self.speed, ctx.wake_ns / self.speed
 
     def _finish(self, ctx: Context, end: float, t: float, callback: Callback, payload: Any
                 ) -> None:
@@ -301,5 +363,7 @@ def build_domains(kernel: Kernel, cores: list[Core], contexts: list[Context]) ->
             dom = ProcessorSharing(kernel, dom_cores, dom_ctx)
         for c in dom_ctx:
             c.domain = dom
+            if isinstance(dom, RunToCompletion):
+                dom.bind(c)
         domains.append(dom)
     return domains

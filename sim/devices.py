@@ -35,6 +35,7 @@ class Device:
 
     def __init__(self, kernel: Kernel, spec: DeviceSpec, draws: Any) -> None:
         self.kernel = kernel
+        self._clock = kernel.env
         self.spec = spec
         self.name = spec.name
         self._draw = draws
@@ -47,7 +48,7 @@ class Device:
 
     def submit(self, service_ns: float, callback: Callable[[Any], None], payload: Any) -> float:
         """Queue a visit of ``service_ns``; returns its waiting time (ns)."""
-        now = self.kernel.env._now
+        now = self._clock._now
         free = self._free
         start = free[0] if free[0] > now else now
         end = start + service_ns

@@ -17,7 +17,9 @@ A ``listen`` stage (:mod:`sim.admission`) is shared too (it holds the accept que
 so is a ``pool`` (its workers); the segment holding its ``until`` stage ends right after
 that stage, and a :class:`~sim.admission.Release` marker follows it. When ``until`` is a
 batching stage or a ``cpu`` stage paid inside one, the connection (or the worker) is
-released when the batch releases its items.
+released when the batch releases its items. Once a route is compiled, each cpu segment is
+told its place on it (:meth:`~sim.stages.CpuSegment.link`: a segment is on one route at
+one place, so the one that follows it is known).
 """
 
 from __future__ import annotations
@@ -253,4 +255,7 @@ class Segmenter:
         close_run()
         close_batch()
         segments.append(sink)
+        for i, seg in enumerate(segments):
+            if isinstance(seg, CpuSegment):  # its place is known now (CpuSegment.link)
+                seg.link(segments, i)
         return segments

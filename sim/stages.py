@@ -25,6 +25,12 @@ task, and consecutive ``delay`` stages are one timer, so the number of events fo
 points of contention, not the number of layers. Each segment still books time per stage
 in :class:`Accounts`, so a request's time can be shown layer by layer.
 
+On a context whose domain never makes a task wait for a core (the usual case), a cpu
+segment's visit is two closures, :func:`fused_visit`: its entry (the cost drawn, the
+task submitted) and the task's end (the waiting booked, the next segment entered), with
+the visits' sums kept in the closure's variables until :class:`Accounts` books them. The
+same operations in the same order as the methods they replace: the same numbers.
+
 All times here are nanoseconds.
 """
 
@@ -33,10 +39,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from heapq import heappush, heapreplace
+from typing import Any
 
 import numpy as np
 
-from sim.cpu import Context
+from sim.cpu import Context, RunToCompletion
 from sim.kernel import Kernel
 from sim.randomness import ZERO, Distribution, deterministic
 from sim.requests import Request, advance
@@ -111,8 +119,8 @@ class Work:
     that no stage has (they would only ever add zero, to the cost and to the booked time).
     """
 
-    __slots__ = ("_exact", "_stages", "draw", "k_command", "k_reply", "k_request", "n",
-                 "s_count", "s_fixed", "s_reply", "s_request")
+    __slots__ = ("_exact", "_stages", "collect", "draw", "k_command", "k_reply", "k_request",
+                 "n", "s_count", "s_fixed", "s_reply", "s_request")
 
     def __init__(self, stages: list[tuple[int, float, float, float, float, float]],
                  exact: bool, draw: Iterator[float]) -> None:
@@ -122,6 +130,9 @@ class Work:
         self.k_reply = sum(s[4] for s in stages)
         self.k_command = sum(s[5] for s in stages)
         self.draw = draw
+        # where a hot path counts the visits in sums of its own instead (a fused visit,
+        # :func:`fused_visit`): adds them to these attributes and zeroes its own
+        self.collect: Callable[[], None] | None = None
         self.clear()
 
     @property
@@ -134,6 +145,8 @@ class Work:
         return not isinstance(self, _FixedWork)
 
     def clear(self) -> None:
+        if self.collect is not None:
+            self.collect()
         self.n = 0
         self.s_fixed = self.s_request = self.s_reply = self.s_count = 0.0
 
@@ -152,6 +165,8 @@ class Work:
 
     def book(self, booked: list[float], visits: list[int], scale: float) -> None:
         """Add the time of each stage since the last clear (times ``scale``) to ``booked``."""
+        if self.collect is not None:
+            self.collect()
         for i, mean, share, k_req, k_rep, k_cmd in self._stages:
             fixed = mean * self.n if self._exact else share * self.s_fixed
             booked[i] += scale * (fixed + k_req * self.s_request + k_rep * self.s_reply
@@ -333,6 +348,23 @@ class CpuSegment:
         if not work.linear:
             self.enter = self._enter_fixed  # type: ignore[method-assign]
 
+    def link(self, route: list[Any], index: int) -> None:
+        """Told its place once its route is compiled (``route[index]`` is this segment):
+        where the context's domain lets its submission be inlined, :meth:`enter` and the
+        task's callback become closures that do a visit in one call each: the cost
+        (:meth:`Work.cost`), the task (``RunToCompletion._submit_uncontended``) and, at
+        the end, the move to the next segment (a segment is on one route at one place, so
+        ``advance`` always moves a request from here to ``route[index + 1]``). The same
+        operations in the same order: the same numbers."""
+        self._fuse(route[index + 1], index + 1, ())
+
+    def _fuse(self, nxt: Any, pos: int, counters: tuple[list[int], ...]) -> None:
+        dom = self.context.domain
+        state = dom.inline_state(self.context) if isinstance(dom, RunToCompletion) else None
+        if state is None:
+            return
+        self.enter, self._done_cb = fused_visit(self, state, nxt, pos, counters)  # type: ignore[method-assign]
+
     def enter(self, req: Request) -> None:
         w = self.work.cost(req)
         req.work = w
@@ -355,6 +387,101 @@ class CpuSegment:
         req.route[req.pos].enter(req)
 
 
+def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: Any,
+                pos: int, counters: tuple[list[int], ...]
+                ) -> tuple[Callable[[Request], None], Callable[[Request], None]]:
+    """``enter`` and ``done`` of ``seg`` for a context whose domain never makes a task wait
+    for a core (``state``: :meth:`RunToCompletion.inline_state`); ``done`` hands the
+    request to ``nxt``, its route's segment ``pos``; with ``counters``, they count the
+    message in and out of each (:class:`TrackedCpuSegment`)."""
+    work, ctx, acct, clock = seg.work, seg.context, seg.acct, seg._clock
+    draw = work.draw
+    # a part whose coefficient is zero is left out, as the kinds of Work leave it out:
+    # it would add zero to the cost, and zero times its sum to the booked time
+    kq, kp, kc = work.k_request, work.k_reply, work.k_command
+    # which parts there are, as bools: testing a bool is quicker than a float
+    has_q, has_p, has_c = kq != 0.0, kp != 0.0, kc != 0.0
+    free, speed, wake = state
+    one = len(free) == 1
+    queue, seq = seg.kernel._queue, seg.kernel._seq
+    first, inv = seg.first, seg.inv_speed
+    tracked = bool(counters)
+    # the usual case, one watched stage: its counter moved without a loop
+    only = counters[0] if len(counters) == 1 else [0]
+    several = len(counters) > 1
+
+    # the visits' sums (Work.n, s_fixed, s_request, s_reply, s_count), kept here: the
+    # closure's variables cost less than attributes; Work.collect takes them in
+    n = 0
+    s_fixed = s_request = s_reply = s_count = 0.0
+
+    def collect() -> None:
+        nonlocal n, s_fixed, s_request, s_reply, s_count
+        work.n += n
+        work.s_fixed += s_fixed
+        work.s_request += s_request
+        work.s_reply += s_reply
+        work.s_count += s_count
+        n = 0
+        s_fixed = s_request = s_reply = s_count = 0.0
+
+    def done(req: Request) -> None:
+        if tracked:
+            if several:
+                for c in counters:
+                    c[0] -= 1
+            else:
+                only[0] -= 1
+        acct.wait[first] += (clock._now - req.t_seg) - req.work * inv
+        req.pos = pos  # advance(req): req.pos += 1, then enter req.route[req.pos]
+        nxt.enter(req)
+
+    def enter(req: Request) -> None:
+        nonlocal n, s_fixed, s_request, s_reply, s_count
+        if tracked:
+            if several:
+                for c in counters:
+                    c[0] += 1
+            else:
+                only[0] += 1
+        # w = work.cost(req): f + kq * request bytes + kp * reply bytes + kc * commands
+        w = f = next(draw)
+        n += 1
+        s_fixed += f
+        if has_q:
+            b = req.request_bytes
+            s_request += b
+            w += kq * b
+        if has_p:
+            b = req.reply_bytes
+            s_reply += b
+            w += kp * b
+        if has_c:
+            b = req.count
+            s_count += b
+            w += kc * b
+        req.work = w
+        now = clock._now
+        req.t_seg = now
+        # the task: RunToCompletion._submit_uncontended(ctx, w, done, req)
+        t = w / speed
+        start = free[0]
+        if now > start:  # the thread sleeps: waking it costs its wake-up first
+            start = now
+            t += wake
+        end = start + t
+        if one:
+            free[0] = end
+        else:
+            heapreplace(free, end)
+        ctx.busy_ns += t
+        ctx.tasks += 1
+        heappush(queue, (end, next(seq), done, req))
+
+    work.collect = collect
+    return enter, done
+
+
 class TrackedCpuSegment(CpuSegment):
     """A :class:`CpuSegment` that counts the messages inside it (queued or running), for
     the notifications that are suppressed while it holds any (:class:`NotifySegment`)."""
@@ -365,6 +492,9 @@ class TrackedCpuSegment(CpuSegment):
         self.counters = counters  # one per watched stage, shared by every route crossing it
         self._enter_untracked = self.enter
         self.enter = self._enter_tracked  # type: ignore[method-assign]
+
+    def link(self, route: list[Any], index: int) -> None:
+        self._fuse(route[index + 1], index + 1, tuple(self.counters))
 
     def _enter_tracked(self, req: Request) -> None:
         for c in self.counters:
@@ -394,6 +524,9 @@ class ChunkedCpuSegment(CpuSegment):
         self.of_reply = size == "reply"
         self._piece_cb = self._piece_done
         self.enter = self._enter_chunked  # type: ignore[method-assign]
+
+    def link(self, route: list[Any], index: int) -> None:
+        """Its pieces are tasks of the context's own: nothing is fused."""
 
     def pieces(self, req: Request) -> int:
         """How many pieces ``req``'s work takes (at least one)."""
@@ -435,20 +568,22 @@ class NotifySegment:
         self.work = work
         self.acct = acct
         self.watched = watched
+        self._clock = kernel.env
         self.inv_speed = 1.0 / context.speed
         acct.register(work, "cpu", self.inv_speed)
 
     def enter(self, req: Request) -> None:
-        if not all_empty(self.watched):
-            advance(req)
-            return
+        for c in self.watched:  # all_empty(self.watched), inlined
+            if c[0]:
+                advance(req)
+                return
         w = self.work.cost(req)
         req.work = w
-        req.t_seg = self.kernel.env._now
+        req.t_seg = self._clock._now
         self.context.submit(w, self._done, req)
 
     def _done(self, req: Request) -> None:
-        self.acct.wait[self.work.first] += ((self.kernel.env._now - req.t_seg)
+        self.acct.wait[self.work.first] += ((self._clock._now - req.t_seg)
                                             - req.work * self.inv_speed)
         advance(req)
 

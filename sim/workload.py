@@ -70,6 +70,7 @@ class _Source:
     def __init__(self, kernel: Kernel, classes: Sequence[RequestClass], picker: Iterator[int],
                  routes: Sequence[list], recorder: Recorder, timeout_ns: float = 0.0) -> None:
         self.kernel = kernel
+        self._clock = kernel.env
         self.classes = classes
         self.picker = picker
         self.routes = routes
@@ -122,7 +123,7 @@ class _Source:
         c = self.classes[i]
         self.sent += count
         # positional arguments: a keyword costs as much as the rest of the call here
-        return Request(i, c.request_bytes * count, c.reply_bytes * count, self.kernel.env._now,
+        return Request(i, c.request_bytes * count, c.reply_bytes * count, self._clock._now,
                        self.routes[i], client, 0, count)
 
 
@@ -182,7 +183,7 @@ class OpenSource(_Source):
             self.busy -= 1
             return
         nxt = self.waiting.popleft()
-        now = self.kernel.env._now
+        now = self._clock._now
         nxt.t_sent = now
         self.acct.wait[self.backlog_index] += now - nxt.t0
         self._send(nxt)
@@ -198,15 +199,55 @@ class ClosedSource(_Source):
         self.think = think
         if timeout_ns > 0:
             self._send = self._send_timed  # type: ignore[method-assign]
+        elif think is None:
+            self.done = self._turnaround()  # type: ignore[method-assign]
 
     def start(self) -> None:
+        # per class: the bytes of a message of ``pipeline`` requests each way, and its
+        # route (what :meth:`_new` computes per message, for the untimed hot path)
+        self._messages = [(c.request_bytes * self.pipeline, c.reply_bytes * self.pipeline, r)
+                          for c, r in zip(self.classes, self.routes, strict=True)]
         for c in range(self.clients):
             self._send(c)
 
     def _send(self, client: int) -> None:
-        req = self._new(client, self.pipeline)
-        self.recorder.arrive(req.count)
-        req.route[0].enter(req)  # req.start(), inlined on the hot path
+        # req = self._new(client, self.pipeline), inlined with the bytes computed once
+        i = next(self.picker)
+        request_bytes, reply_bytes, route = self._messages[i]
+        count = self.pipeline
+        self.sent += count
+        req = Request(i, request_bytes, reply_bytes, self._clock._now, route, client, 0, count)
+        self.recorder.arrive(count)
+        route[0].enter(req)  # req.start(), inlined on the hot path
+
+    def _turnaround(self) -> Callable[[Request], None]:
+        """:meth:`done` of a closed loop without timeout or think time (the hot path): the
+        completion, then at once the client's next message (:meth:`_send`), in one call.
+        The next message arrives at the instant of the completion, so the recorder's
+        time-average needs no update for it (:meth:`Recorder.arrive_now`), and it travels
+        in the finished message's :class:`Request`, set anew as :meth:`_new` would make it
+        (the closed loop's one request per client: no allocation per message)."""
+        recorder, picker, clock, count = self.recorder, self.picker, self.kernel.env, self.pipeline
+
+        def done(req: Request) -> None:
+            recorder.complete(req)
+            i = next(picker)
+            request_bytes, reply_bytes, route = self._messages[i]
+            self.sent += count
+            # the next message is the finished one's Request, made anew (nothing holds a
+            # finished request: it has left every queue, and no timer of it is pending)
+            now = clock._now
+            req.cls = i
+            req.request_bytes = request_bytes
+            req.reply_bytes = reply_bytes
+            req.t0 = req.t_sent = now
+            req.route = route
+            req.pos = req.flags = 0
+            req.t_seg = req.work = 0.0
+            recorder.arrive_now(count)
+            route[0].enter(req)
+
+        return done
 
     def _send_timed(self, client: int) -> None:
         req = self._new(client, self.pipeline)

@@ -39,6 +39,7 @@ class Recorder:
     def __init__(self, kernel: Kernel, warmup: int, measure: int,
                  on_window_open: Callable[[], None], max_in_system: int = 1_000_000) -> None:
         self.kernel = kernel
+        self._clock = kernel.env
         self.warmup = warmup
         self.measure = measure
         self.on_window_open = on_window_open
@@ -74,7 +75,7 @@ class Recorder:
 
     def arrive(self, count: int = 1) -> None:
         """``count`` requests enter the system (a pipelined message carries several)."""
-        now = self.kernel.env._now
+        now = self._clock._now
         self.area += self.in_system * (now - self.t_last)
         self.t_last = now
         self.in_system += count
@@ -82,12 +83,22 @@ class Recorder:
             self.saturated = True
             self._finish()
 
+    def arrive_now(self, count: int) -> None:
+        """:meth:`arrive` at the time of the last outcome or arrival recorded (a closed-loop
+        client sending its next message as its last completes): the time-average is
+        unchanged by it (it would add ``in_system`` times zero), so only the count moves."""
+        self.in_system += count
+        if self.in_system > self.max_in_system:
+            self.saturated = True
+            self._finish()
+
     def complete(self, req: Request) -> None:
-        now = self.kernel.env._now
-        self.area += self.in_system * (now - self.t_last)
+        now = self._clock._now
+        in_system = self.in_system
+        self.area += in_system * (now - self.t_last)
         self.t_last = now
         n = req.count
-        self.in_system -= n
+        self.in_system = in_system - n
         self.completed += n
         if not self.window_open:
             if self.completed >= self._open_at:
@@ -96,16 +107,16 @@ class Recorder:
         self._lat.append(now - req.t0)
         self._times.append(now)
         self._counts.append(n)
-        self.measured += n
-        if self.measured >= self._flush_at:
+        measured = self.measured = self.measured + n
+        if measured >= self._flush_at:
             self._flush()
-        if self.measured >= self._stop_at:
+        if measured >= self._stop_at:
             self._finish()
 
     def leave(self, req: Request) -> None:
         """``req`` leaves the system after its outcome was recorded (a request that timed
         out completes, or its abandoned SYN is not retransmitted)."""
-        now = self.kernel.env._now
+        now = self._clock._now
         self.area += self.in_system * (now - self.t_last)
         self.t_last = now
         self.in_system -= req.count
