@@ -156,8 +156,10 @@ def run_replication(model: Model, seed: int, rep: int) -> RepResult:
     h = rec.histogram
     window = rec.window_ns
     thr = rec.measured / window if window > 0 else math.nan
-    util = {f"context.{n}": c.busy_ns / (window * c.threads) if window > 0 else math.nan
-            for n, c in a.contexts.items()}
+    # a context's busy share of what it can use: its threads, or its cores where the
+    # threads outnumber them (gunicorn's four workers on a guest's one vCPU)
+    util = {f"context.{n}": c.busy_ns / (window * min(c.threads, len(c.cores)))
+            if window > 0 else math.nan for n, c in a.contexts.items()}
     util.update({f"device.{n}": d.busy_ns / (window * d.spec.servers) if window > 0 else math.nan
                  for n, d in a.devices.items()})
     n = max(rec.measured, 1)

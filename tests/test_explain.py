@@ -88,6 +88,16 @@ def test_bottleneck_is_named() -> None:
     assert "latency-bound" in slow.bottleneck
 
 
+def test_a_context_with_more_threads_than_cores_is_as_busy_as_its_cores() -> None:
+    # gunicorn's four workers on the guest's one vCPU keep that vCPU busy all the time
+    # (throughput x CPU per request = 1), so the vCPU is the bottleneck, not 25% busy
+    vote = explain(ExplainRequest(platform="ubuntu_kvm", app="vote", workload="ab",
+                                  clients=20, requests=2000, reps=2))
+    server = next(x for x in vote.loads if x.name == "server")
+    assert server.utilisation.value > 0.97
+    assert vote.loads[0].name == "server" and "limits throughput" in vote.bottleneck
+
+
 @pytest.mark.parametrize("platform", ["osv_kvm", "rumprun_kvm"])
 def test_unikernel_route_has_no_system_call(platform: str) -> None:
     # 1. what the table shows: no stage the server runs is a system call
