@@ -28,7 +28,8 @@ where the app's route uses the platform's ``$recv`` and ``$send`` stages. An ite
 app's route may hold a condition (``"$accept if connect"``, ``"$quick_ack if split and
 keepalive"``): ``connect`` (a connection per request) or ``keepalive``, ``split`` (the
 reply leaves as two packets, see :func:`_splits`), or a command's own true keys
-(``writes``). ``$log``, an app's log line, takes the path a run chooses
+(``writes``). A ``pool`` stage's ``size = "$processes"`` is the app's processes that
+run (one where the platform cannot fork). ``$log``, an app's log line, takes the path a run chooses
 (``Settings.log``, ``--log``): the platform's own (``vars.log``: a pipe on Linux, the
 console on the unikernels), none, or another the platform names (``vars.log_syslog``: an
 RFC 5424 datagram to a collector on the host); by default the app's ``[app] log``
@@ -212,8 +213,10 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
                  + stage_list(variables["handshake"], p_src, "vars.handshake") + route
                  + stage_list(wpath["close"], w_src, "path.close"))
 
-    # the stages it crosses, with costs evaluated
-    pools = [(h_src, h), (p_src, p), (a_src, a), (w_src, w)]
+    # the stages it crosses, with costs evaluated (a service the app calls, such as vote's
+    # Redis, brings its own stages and context)
+    pools = [(h_src, h), (p_src, p), (a_src, a), (w_src, w),
+             *(_load("services", svc) for svc in _services(a, a_src))]
     stages: dict[str, Any] = {}
     for name in route:
         if name in stages:
@@ -261,15 +264,6 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
             raise UksimError(f"--pin {role}={','.join(map(str, where))}: host {host} has "
                              f"{cores} cores (0 to {cores - 1})")
     placement = {**host_roles, **settings.placement}
-    # the services it reaches over the network (PostgreSQL, Redis) must be modelled
-    services = a.get("app", {}).get("services", [])
-    if not isinstance(services, list):
-        raise ConfigError(a_src, "app.services", "expected a list of service names")
-    for svc in services:
-        if not (models_dir() / "services" / f"{svc}.toml").is_file():
-            known = sorted(q.stem for q in (models_dir() / "services").glob("*.toml"))
-            raise ConfigError(a_src, "app.services", f"names the service {svc!r}, which has no "
-                              f"model (models/services/{svc}.toml); known: {', '.join(known)}")
     # a server of several processes (gunicorn's workers) on a platform that cannot fork
     # (a unikernel) runs them as one: the mechanism, not a fitted factor
     app_info = a.get("app", {})
@@ -279,6 +273,10 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
                           f"expected a whole number >= 1, got {processes!r}")
     if not p.get("platform", {}).get("fork", True):
         processes = 1
+    # a pool of workers as large as the processes that run (gunicorn's sync workers)
+    for spec in stages.values():
+        if spec.get("kind") == "pool" and spec.get("size") == "$processes":
+            spec["size"] = processes
     contexts: dict[str, Any] = {}
     roles_used: set[str] = set()
     used = {s["context"] for s in stages.values() if "context" in s}
@@ -365,6 +363,19 @@ def compose(host: str, platform: str, app: str, workload: str, test: str,
         "run": {"reps": settings.reps, "max_reps": settings.max_reps,
                 "precision": settings.precision, "workers": settings.workers},
     }
+
+
+def _services(app: dict[str, Any], a_src: str) -> list[str]:
+    """The services an app reaches over the network (PostgreSQL, Redis): each modelled."""
+    services = app.get("app", {}).get("services", [])
+    if not isinstance(services, list):
+        raise ConfigError(a_src, "app.services", "expected a list of service names")
+    for svc in services:
+        if not (models_dir() / "services" / f"{svc}.toml").is_file():
+            known = sorted(q.stem for q in (models_dir() / "services").glob("*.toml"))
+            raise ConfigError(a_src, "app.services", f"names the service {svc!r}, which has no "
+                              f"model (models/services/{svc}.toml); known: {', '.join(known)}")
+    return services
 
 
 def _log_path(dest: Any, variables: dict[str, Any], platform: str, p_src: str,

@@ -28,8 +28,8 @@ PARAMS = current_parameters("jaworski2019-table3")
 
 
 def _raw(platform: str, app: str = "vote", keepalive: bool | None = None, params=PARAMS,
-         **kw):
-    return compose("i5-3470", platform, app, "ab", "GET", params,
+         test: str = "GET", **kw):
+    return compose("i5-3470", platform, app, "ab", test, params,
                    Settings(clients=kw.pop("clients", 100), requests=kw.pop("requests", 2000),
                             keepalive=keepalive, reps=2, max_reps=2, **kw))
 
@@ -87,6 +87,32 @@ def test_the_log_line_takes_the_platforms_path():
     console = raw["stages"]["rump.log_console"]["cost"]
     pipe = _raw("ubuntu_bare")["stages"]["srv.log_pipe"]["cost"]
     assert _mean(console) > 100 * _mean(pipe)
+
+
+def test_a_vote_calls_redis_over_the_platforms_path_and_holds_its_worker_meanwhile():
+    post = _raw("ubuntu_kvm", test="POST")
+    route = post["path"]["route"]
+    call = ["guest.call_send", "guest.kick", "vhost.call_out", "redis.rpush",
+            "host.call_reply", "vhost.call_in", "guest.call_recv"]
+    i = route.index("flask.request")
+    assert route[i + 1:i + 1 + len(call)] == call
+    assert route[i + 1 + len(call)] == "guest.write"  # the answer only after Redis's reply
+    assert post["stages"]["redis.rpush"]["context"] == "service"  # Redis on the host's core
+    assert not [s for s in _raw("ubuntu_kvm")["path"]["route"] if "call" in s]  # GET: none
+    # gunicorn's workers are a pool: four where the platform forks, one where it cannot
+    assert post["stages"]["gunicorn.workers"]["size"] == 4
+    assert _raw("rumprun_kvm", test="POST")["stages"]["gunicorn.workers"]["size"] == 1
+
+
+def test_a_worker_blocked_in_its_call_serves_nobody_else():
+    # NetBSD defers each packet's processing (netbsd.wakeup_latency): made 50 ms, a vote's
+    # reply from Redis keeps its worker 50 ms, so four workers serve at most 80 votes/s,
+    # while GET (no call) is bound by the one vCPU's work, several times that
+    slow = PARAMS.with_values({"netbsd.wakeup_latency": 50e6})
+    votes = _rps(_raw("netbsd_kvm", test="POST", params=slow, requests=600))
+    pages = _rps(_raw("netbsd_kvm", params=slow, requests=600))
+    assert votes <= 4 / 0.050 * 1.02
+    assert pages > 2 * votes
 
 
 def test_the_log_line_can_go_nowhere_or_as_syslog_over_the_network():
