@@ -2,7 +2,9 @@
 
 A grid of panels: one row per metric (requests per second, median and 99th-percentile
 latency), one column per path (loopback, where the HTTP parameters were fitted; veth and
-bridge-nat, predicted out of sample). In each panel, ab without keep-alive and with it:
+bridge-nat, predicted out of sample). In each panel, ab without keep-alive and with it
+(and, where the data set has them, the same with nginx's access log shipped as syslog,
+dashed: never fitted, on any path):
 the measured medians over runs (markers, with the runs' interquartile range) and the
 prediction (line, with its 95% interval as a band), against the connection count
 (``-c``), latencies on a log scale; a row shares its scale across paths. Each predicted
@@ -22,7 +24,8 @@ import matplotlib.pyplot as plt
 
 ROWS = (("requests_per_s", "requests per second"), ("latency_p50_ms", "p50 latency (ms)"),
         ("latency_p99_ms", "p99 latency (ms)"))
-COLOURS = {"close": "#D55E00", "keep-alive": "#0072B2"}
+COLOURS = {"close": "#D55E00", "keep-alive": "#0072B2",  # without an access log (fitted)
+           "close, syslog": "#E69F00", "keep-alive, syslog": "#56B4E9"}  # never fitted
 
 
 def _num(x: float | None) -> float:
@@ -52,7 +55,7 @@ def plot_measured_http(report: dict[str, Any], out: Path) -> Path:
                 ax.errorbar(xs, meas, yerr=[lo, hi], fmt="o", color=colour, markersize=4,
                             capsize=2, linewidth=0.8, label=f"{run}: measured (median, IQR)")
                 pred = [_num(c["predicted"]) for c in pts]
-                ax.plot(xs, pred, "-", color=colour, linewidth=1.4,
+                ax.plot(xs, pred, "--" if "syslog" in run else "-", color=colour, linewidth=1.4,
                         label=f"{run}: predicted (95% CI)")
                 ax.fill_between(xs, [_num(c["ci95"][0]) for c in pts],
                                 [_num(c["ci95"][1]) for c in pts], color=colour, alpha=0.2,
