@@ -92,6 +92,36 @@ def test_missing_http_runs_or_loopback_are_clear_errors(tmp_path: Path, capsys):
     assert "--measured" in capsys.readouterr().err
 
 
+def test_runs_with_the_log_shipped_as_syslog_are_rows_of_their_own_never_fitted(tmp_path):
+    # the keep-alive runs again as if nginx had shipped its log (a second folder)
+    root = _slice(tmp_path, keep=lambda r: r["connections"] in ("1", "10"))
+    shipped = root / "http-ab-keepalive-syslog"
+    shipped.mkdir()
+    with (root / "http-ab-keepalive" / "summary.csv").open(newline="") as f:
+        reader = csv.DictReader(f)
+        rows = [{**r, "access_log": "syslog"} for r in reader]
+        fields = [*(reader.fieldnames or []), "access_log"]
+    with (shipped / "summary.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    exp = load_measured_http(root)
+    assert exp.tests == ("keep-alive", "keep-alive, syslog")
+    assert exp.run_of("keep-alive, syslog") == Variant("GET", True, "syslog")
+    assert exp.run_of("keep-alive") == Variant("GET", True)  # nginx's default: no log
+    fit = exp.fit_points()
+    assert fit and all(c[0] == "keep-alive" and c[1] == "ubuntu_bare" for c, _ in fit)
+    assert not exp.trains_on(("keep-alive, syslog", "ubuntu_bare", 10))
+    # an access log the model does not know is one clear error
+    rows[0]["access_log"] = "kafka"
+    with (shipped / "summary.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(ConfigError, match="access_log: unknown access log 'kafka'"):
+        load_measured_http(root)
+
+
 def _only(base: ParameterSet, name: str) -> ParameterSet:
     return ParameterSet({n: dataclasses.replace(p, free=(n == name))
                          for n, p in base.params.items()}, base.origin)
