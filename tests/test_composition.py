@@ -149,3 +149,19 @@ def test_lrange_replies_carry_the_elements_redis_benchmark_asks_for(test, elemen
     # LRANGE_500; the reply is "*N\r\n" and N bulk strings "$3\r\nxxx\r\n" of 9 bytes
     _, spec = composition._load("workloads", "redis-benchmark")
     assert spec["tests"][test]["reply_bytes"] == len(f"*{elements}\r\n") + 9 * elements
+
+
+def test_sadd_looks_its_member_up_in_the_set_as_well_as_the_key():
+    # Redis 3.0's saddCommand: lookupKeyWrite for the set, then setTypeAdd's dictAdd
+    # hashes the member into the set's own dict (found there after the first call)
+    from sim.composition import Settings, compose
+    from sim.parameters import current_parameters
+
+    def route(test: str) -> list[str]:
+        raw = compose("i5-3470", "ubuntu_bare", "redis", "redis-benchmark", test,
+                      current_parameters(), Settings(clients=10, pipeline=10))
+        return raw["path"]["route"]
+
+    sadd, get, spop = route("SADD"), route("GET"), route("SPOP")
+    assert sadd.index("redis.lookup") < sadd.index("redis.member") < sadd.index("redis.reply")
+    assert "redis.lookup" in get and "redis.member" not in get and "redis.member" not in spop
