@@ -37,7 +37,7 @@ from sim.cpu import Context
 from sim.devices import Device
 from sim.kernel import Kernel
 from sim.requests import Request
-from sim.stages import Accounts, Work
+from sim.stages import Accounts, Work, add_beyond, collect_beyond
 
 
 def batch_absorbs(batch_context: str | None, kind: str, context: str | None, threads: int,
@@ -166,6 +166,12 @@ class BatchSegment:
         draw = work.draw
         kq, kp, kc = work.k_request, work.k_reply, work.k_command
         has_q, has_p, has_c = kq != 0.0, kp != 0.0, kc != 0.0  # bools test quicker
+        beyond = work._beyond  # parts paid past a buffer (Redis's reply list): few
+        has_b = bool(beyond)
+        s_b = [0.0] * len(beyond)
+        # the usual case, one such part (on the reply): tested inline, without a call
+        one_b = len(beyond) == 1 and beyond[0][2]
+        kb, buffer = (beyond[0][1], beyond[0][3]) if one_b else (0.0, 0.0)
         submit = self.context.submit
         n_items = 0
         s_fixed = s_request = s_reply = s_count = 0.0
@@ -179,6 +185,8 @@ class BatchSegment:
             work.s_count += s_count
             n_items = 0
             s_fixed = s_request = s_reply = s_count = 0.0
+            if has_b:
+                collect_beyond(work, s_b)
 
         def start() -> None:
             nonlocal n_items, s_fixed, s_request, s_reply, s_count
@@ -211,6 +219,14 @@ class BatchSegment:
                     b = req.count
                     s_count += b
                     cost_i += kc * b
+                if has_b:
+                    if one_b:  # add_beyond(cost_i, req, beyond, s_b), inlined
+                        b = req.reply_bytes - buffer
+                        if b > 0.0:
+                            s_b[0] += b
+                            cost_i += kb * b
+                    else:
+                        cost_i = add_beyond(cost_i, req, beyond, s_b)
                 req.work = cost_i * inv + share
                 cost += cost_i
             self.busy = True

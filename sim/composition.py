@@ -50,7 +50,7 @@ from sim.resources import models_dir
 from sim.scenario import read_toml
 from sim.stages import STAGE_KINDS
 
-COST_KEYS = ("cost", "per_byte", "per_command", "per_batch")
+COST_KEYS = ("cost", "per_byte", "per_command", "per_batch", "window")
 ARRIVALS = ("fixed", "poisson")
 NS_PER_S = 1e9
 PLATFORM_VARS = ("to_server", "recv", "send", "to_client", "poll")

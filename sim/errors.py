@@ -28,6 +28,11 @@ class ConfigError(UksimError):
         where = f"{source}: {key}" if key else source
         super().__init__(one_line(f"{where}: {message}"))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[str, str, str]]:
+        # rebuilt from its three parts when it crosses from a worker process (pickle
+        # would otherwise call __init__ with the message alone, and fail)
+        return (type(self), (self.source, self.key, self.message))
+
 
 def one_line(text: str) -> str:
     """``text`` with every unprintable character escaped (a key may hold a newline)."""

@@ -82,6 +82,10 @@ STAGE = Section("stages.NAME", [
     Param("cost", "dist", 0.0, "time unit", "fixed cost per request (per item for batch)"),
     Param("per_byte", "float", 0.0, "time unit/byte", "cost per byte carried", minimum=0),
     Param("bytes", "choice", "request", choices=SIZES, description="which bytes it carries"),
+    Param("per_byte_beyond", "int", 0, "bytes", "cpu, batch, delay: per_byte counts only the "
+          "message's bytes past the first this many (a slower way taken once a fixed buffer "
+          "is full: Redis 3.0 fills its client's 16 KB static reply buffer, then appends to "
+          "a reply list; 0: every byte)", minimum=0),
     Param("per_command", "float", 0.0, "time unit/command", "cost per command the message "
           "carries (pipelining)", minimum=0),
     Param("max_batch", "int", None, "items", "largest batch (batch)", minimum=1),
@@ -332,7 +336,7 @@ def resolve(raw: dict[str, Any], src: str) -> dict[str, Any]:
 ADMISSION_KEYS = ("backlog", "until", "rto", "syn_retries", "size")  # admission stages' keys
 NOT_LISTEN = ("context", "device", "cost", "per_byte", "bytes", "per_command", "max_batch",
               "window", "per_batch", "batch_device", "batch_device_when", "suppressed_while",
-              "chunk")
+              "chunk", "per_byte_beyond")
 ADMISSION = ("listen", "pool")
 
 
@@ -350,7 +354,7 @@ def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str
         "delay": ("context", "device", "max_batch", "batch_device", "suppressed_while",
                   "chunk", *ADMISSION_KEYS),
         "device": ("context", "max_batch", "batch_device", "suppressed_while", "chunk",
-                   *ADMISSION_KEYS),
+                   "per_byte_beyond", *ADMISSION_KEYS),
         "batch": ("device", "suppressed_while", "chunk", *ADMISSION_KEYS),
         "listen": (*NOT_LISTEN, "size"),
         "pool": (*NOT_LISTEN, "backlog", "rto", "syn_retries"),
@@ -358,6 +362,12 @@ def _resolve_stage(name: str, t: Any, out: dict[str, Any], src: str) -> dict[str
     for k in forbidden:
         if k in t:
             raise ConfigError(src, f"{key}.{k}", f"does not apply to a {kind} stage")
+    if s["per_byte_beyond"] and s["chunk"]:
+        raise ConfigError(src, f"{key}.per_byte_beyond", "a stage read in chunks pays per byte "
+                          "of each chunk; drop per_byte_beyond or chunk")
+    if s["per_byte_beyond"] and s["bytes"] == "none":
+        raise ConfigError(src, f"{key}.per_byte_beyond", 'counts bytes past a buffer, but the '
+                          'stage carries none (bytes = "none")')
     if "context" in s and s["context"] not in out["contexts"]:
         raise ConfigError(src, f"{key}.context", f"unknown context {s['context']!r}; defined: "
                           f"{', '.join(sorted(out['contexts']))}")
@@ -523,7 +533,7 @@ def to_model(r: dict[str, Any]) -> Model:
         stages[name] = StageSpec(
             name=name, kind=s["kind"],
             cost=Cost(dist(s["cost"], f"stages.{name}.cost"), s["per_byte"] * u, s["bytes"],
-                      s["per_command"] * u),
+                      s["per_command"] * u, float(s["per_byte_beyond"])),
             context=s.get("context"), device=s.get("device"), max_batch=s.get("max_batch", 1),
             window_ns=s["window"] * u, per_batch=dist(s["per_batch"], f"stages.{name}.per_batch"),
             batch_device=s.get("batch_device"),

@@ -56,16 +56,22 @@ SIZES = ("request", "reply", "none")
 @dataclass(frozen=True)
 class Cost:
     """``fixed`` (ns, a distribution) per message, plus ``per_byte_ns`` times the bytes
-    carried, plus ``per_command_ns`` times the commands the message carries."""
+    carried, plus ``per_command_ns`` times the commands the message carries.
+
+    With ``beyond`` (bytes), the per-byte part counts only the message's bytes past the
+    first ``beyond``: the cost of a slower way taken once a fixed buffer is full (Redis
+    3.0 copies a reply into its client's 16 KB static buffer, then appends the rest to a
+    list of objects)."""
 
     fixed: Distribution = ZERO
     per_byte_ns: float = 0.0
     size: str = "request"
     per_command_ns: float = 0.0
+    beyond: float = 0.0
 
     def mean_for(self, request_bytes: float, reply_bytes: float, count: int = 1) -> float:
-        return (self.fixed.mean + self.per_byte_ns * _bytes(self.size, request_bytes, reply_bytes)
-                + self.per_command_ns * count)
+        nbytes = max(0.0, _bytes(self.size, request_bytes, reply_bytes) - self.beyond)
+        return self.fixed.mean + self.per_byte_ns * nbytes + self.per_command_ns * count
 
 
 def _bytes(size: str, request_bytes: float, reply_bytes: float) -> float:
@@ -121,6 +127,9 @@ class Work:
 
     __slots__ = ("_exact", "_stages", "collect", "draw", "k_command", "k_reply", "k_request",
                  "n", "s_count", "s_fixed", "s_reply", "s_request")
+    # the parts paid per byte past a buffer (:class:`_BeyondWork`, which also keeps their
+    # running sums): (stage index, ns per byte, reply side?, buffer bytes); none here
+    _beyond: tuple[tuple[int, float, bool, float], ...] = ()
 
     def __init__(self, stages: list[tuple[int, float, float, float, float, float]],
                  exact: bool, draw: Iterator[float]) -> None:
@@ -143,6 +152,7 @@ class Work:
     def linear(self) -> bool:
         """Whether some stage has a per-byte or per-command part."""
         return not isinstance(self, _FixedWork)
+
 
     def clear(self) -> None:
         if self.collect is not None:
@@ -230,6 +240,32 @@ class _ReplyCommandWork(Work):
         return f + self.k_reply * pb + self.k_command * c
 
 
+class _BeyondWork(Work):
+    """Work in which some stages pay per byte only past a buffer (:attr:`Cost.beyond`):
+    the linear parts as :class:`Work`, plus for each such stage its rate times the bytes
+    past its buffer, with their own running sums for the booking."""
+
+    __slots__ = ("_beyond", "s_beyond")
+
+    def __init__(self, stages: list[tuple[int, float, float, float, float, float]],
+                 exact: bool, draw: Iterator[float],
+                 beyond: list[tuple[int, float, bool, float]]) -> None:
+        self._beyond = tuple(beyond)  # (index, ns per byte past the buffer, reply?, buffer)
+        super().__init__(stages, exact, draw)
+
+    def clear(self) -> None:
+        super().clear()
+        self.s_beyond = [0.0] * len(self._beyond)
+
+    def cost(self, req: Request) -> float:
+        return add_beyond(Work.cost(self, req), req, self._beyond, self.s_beyond)
+
+    def book(self, booked: list[float], visits: list[int], scale: float) -> None:
+        super().book(booked, visits, scale)
+        for (i, k, _, _), b in zip(self._beyond, self.s_beyond, strict=True):
+            booked[i] += scale * k * b
+
+
 # which linear parts some stage has (per request byte, per reply byte, per command) -> kind
 _WORK_KINDS: dict[tuple[bool, bool, bool], type[Work]] = {
     (False, False, False): _FixedWork,
@@ -242,13 +278,19 @@ _WORK_KINDS: dict[tuple[bool, bool, bool], type[Work]] = {
 def work_for(stages: list[tuple[int, Distribution, Cost]], draw: Iterator[float]) -> Work:
     """The :class:`Work` of stages given as (index, fixed part, cost), drawn from ``draw``."""
     total_mean = sum(d.mean for _, d, _ in stages)
+    # a per-byte part past a buffer is not linear in the message's bytes: kept apart
+    linear_bytes = [0.0 if c.beyond else c.per_byte_ns for _, _, c in stages]
     parts = [
         (i, d.mean, (d.mean / total_mean) if total_mean > 0 else 1.0 / len(stages),
-         c.per_byte_ns if c.size == "request" else 0.0,
-         c.per_byte_ns if c.size == "reply" else 0.0, c.per_command_ns)
-        for i, d, c in stages
+         k if c.size == "request" else 0.0, k if c.size == "reply" else 0.0,
+         c.per_command_ns)
+        for (i, d, c), k in zip(stages, linear_bytes, strict=True)
     ]
     exact = all(d.kind == "deterministic" for _, d, _ in stages)
+    beyond = [(i, c.per_byte_ns, c.size == "reply", c.beyond) for i, _, c in stages
+              if c.beyond and c.per_byte_ns and c.size != "none"]
+    if beyond:
+        return _BeyondWork(parts, exact, draw, beyond)
     linear = tuple(any(p[k] for p in parts) for k in (3, 4, 5))
     return _WORK_KINDS.get(linear, Work)(parts, exact, draw)
 
@@ -401,6 +443,9 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
     kq, kp, kc = work.k_request, work.k_reply, work.k_command
     # which parts there are, as bools: testing a bool is quicker than a float
     has_q, has_p, has_c = kq != 0.0, kp != 0.0, kc != 0.0
+    beyond = work._beyond  # parts paid past a buffer (_BeyondWork): usually none
+    has_b = bool(beyond)
+    s_b = [0.0] * len(beyond)
     free, speed, wake = state
     one = len(free) == 1
     queue, seq = seg.kernel._queue, seg.kernel._seq
@@ -424,6 +469,8 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
         work.s_count += s_count
         n = 0
         s_fixed = s_request = s_reply = s_count = 0.0
+        if has_b:
+            collect_beyond(work, s_b)
 
     def done(req: Request) -> None:
         if tracked:
@@ -460,6 +507,8 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
             b = req.count
             s_count += b
             w += kc * b
+        if has_b:
+            w = add_beyond(w, req, beyond, s_b)
         req.work = w
         now = clock._now
         req.t_seg = now
@@ -480,6 +529,27 @@ def fused_visit(seg: CpuSegment, state: tuple[list[float], float, float], nxt: A
 
     work.collect = collect
     return enter, done
+
+
+def add_beyond(w: float, req: Request, beyond: tuple[tuple[int, float, bool, float], ...],
+               sums: list[float]) -> float:
+    """``w`` plus the parts of ``req``'s cost paid per byte past a buffer, counted into
+    ``sums`` (what :meth:`_BeyondWork.cost` adds, for the hot paths that inline it)."""
+    for j, (_, k, reply, buffer) in enumerate(beyond):
+        b = (req.reply_bytes if reply else req.request_bytes) - buffer
+        if b > 0.0:
+            sums[j] += b
+            w += k * b
+    return w
+
+
+def collect_beyond(work: Work, sums: list[float]) -> None:
+    """Move a hot path's sums of bytes past a buffer into ``work`` (a :class:`_BeyondWork`),
+    and zero them."""
+    into = work.s_beyond  # type: ignore[attr-defined]
+    for j, b in enumerate(sums):
+        into[j] += b
+        sums[j] = 0.0
 
 
 class TrackedCpuSegment(CpuSegment):

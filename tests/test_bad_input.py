@@ -428,3 +428,14 @@ def test_runtime_saturation_still_writes_valid_json(tmp_path, capsys):
     assert doc["results"][0]["status"] == "saturated"
     assert "saturated" in out
 
+
+
+def test_a_model_error_raised_in_a_worker_process_reaches_the_user_whole():
+    # validate and calibrate compose the models inside worker processes: the error must
+    # survive the trip back (pickled), or the user gets the pool's traceback instead
+    import pickle
+
+    err = ConfigError("models/platforms/x.toml", "stages.nb.intr.window", "expected a number")
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, ConfigError) and str(back) == str(err)
+    assert (back.source, back.key, back.message) == (err.source, err.key, err.message)

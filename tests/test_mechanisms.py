@@ -212,6 +212,63 @@ def test_a_watched_stage_read_in_chunks_is_refused():
     assert "stages.kick.suppressed_while" in str(err.value) and "chunks" in str(err.value)
 
 
+
+# ---------------------------------------------------- a per-byte cost past a full buffer
+
+def reply_list_scenario(*, batch: bool) -> dict:
+    """A server that builds replies at 1 ns/byte, and 2 ns/byte more past a 100-byte buffer."""
+    stages: dict = {
+        "build": {"kind": "cpu", "context": "ctx", "cost": 10, "per_byte": 1, "bytes": "reply"},
+        "list": {"kind": "cpu", "context": "ctx", "per_byte": 2, "bytes": "reply",
+                 "per_byte_beyond": 100},
+    }
+    route = ["build", "list"]
+    if batch:  # inside an event loop's iteration, one class: the batch's own fast start
+        stages["loop"] = batch_stage(cost=0, per_batch=0)
+        route = ["loop", *route]
+    return scenario(stages, route)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_bytes_past_the_buffer_pay_the_extra_rate_and_those_inside_it_do_not(batch):
+    a = assemble(reply_list_scenario(batch=batch))
+    t = Trace(a)
+    t.send(0, reply_bytes=60)       # inside the buffer: 10 + 60 -> 70
+    t.send(1000, reply_bytes=100)   # fills it exactly: 10 + 100 -> 1110
+    t.send(2000, reply_bytes=250)   # 150 bytes past it: 10 + 250 + 2 x 150 -> 2560
+    assert t.run() == [70, 1110, 2560]
+    # the extra booked to the list stage only (one task with build: its visits are build's)
+    assert a.acct.cpu[a.acct.index["list"]] == 300
+    assert a.acct.cpu[a.acct.index["build"]] == 3 * 10 + 410
+
+
+def test_the_offered_load_check_counts_only_the_bytes_past_the_buffer():
+    from sim.stages import Cost
+
+    c = Cost(per_byte_ns=2.0, size="reply", beyond=100.0)
+    assert (c.mean_for(0.0, 60.0), c.mean_for(0.0, 250.0)) == (0.0, 300.0)
+
+
+@pytest.mark.parametrize("change, says", [
+    ({"chunk": 64}, "drop per_byte_beyond or chunk"),
+    ({"bytes": "none"}, "carries none"),
+    ({"per_byte_beyond": -1}, "stages.list.per_byte_beyond"),
+])
+def test_a_buffer_on_a_stage_that_cannot_count_its_bytes_is_refused(change, says):
+    raw = reply_list_scenario(batch=False)
+    raw["stages"]["list"].update(change)
+    with pytest.raises(ConfigError) as err:
+        assemble(raw)
+    assert "stages.list" in str(err.value) and says in str(err.value)
+
+
+def test_a_device_stage_with_a_buffer_is_refused():
+    raw = scenario({"tx": {"kind": "device", "device": "link", "per_byte_beyond": 10}}, ["tx"],
+                   devices={"link": {"service": 1}})
+    with pytest.raises(ConfigError) as err:
+        assemble(raw)
+    assert "stages.tx.per_byte_beyond" in str(err.value)
+
 # ------------------------------------------------------------------- contexts on cores
 
 
