@@ -165,3 +165,34 @@ def test_sadd_looks_its_member_up_in_the_set_as_well_as_the_key():
     sadd, get, spop = route("SADD"), route("GET"), route("SPOP")
     assert sadd.index("redis.lookup") < sadd.index("redis.member") < sadd.index("redis.reply")
     assert "redis.lookup" in get and "redis.member" not in get and "redis.member" not in spop
+
+
+@pytest.mark.parametrize("test,list_bytes", [("LRANGE_100", 0.0), ("LRANGE_600", 37676.0)])
+def test_only_the_replies_past_redis_s_16_kb_buffer_pay_the_reply_list(test, list_bytes):
+    # Redis 3.0 copies replies into the client's 16 KB static buffer, then appends the rest
+    # to its reply list: at -P 10, LRANGE_100's ten 906-byte replies fit, and of
+    # LRANGE_600's ten 5,406-byte ones, 54,060 - 16,384 bytes take the list
+    from sim.composition import Settings, compose
+    from sim.parameters import current_parameters
+    from sim.scenario import expand_and_resolve, to_model
+
+    params = current_parameters()
+    raw = compose("i5-3470", "ubuntu_bare", "redis", "redis-benchmark", test, params,
+                  Settings(clients=10, pipeline=10))
+    spec = to_model(expand_and_resolve(raw, "<test>")[0]).stages["redis.reply_list"]
+    message = 10 * raw["workload"]["classes"][0]["reply_bytes"]
+    cost = spec.cost.mean_for(0.0, message)
+    assert spec.cost.beyond == 16384
+    assert cost == pytest.approx(list_bytes * params["redis.per_list_reply_byte"])
+
+
+def test_a_batch_window_may_be_a_parameter_expression():
+    # NetBSD's receive interrupt waits out a window opened by the first message
+    from sim.composition import Settings, compose
+    from sim.parameters import current_parameters
+
+    params = current_parameters()
+    raw = compose("i5-3470", "netbsd_kvm", "redis", "redis-benchmark", "GET", params,
+                  Settings(clients=10, pipeline=10))
+    window = raw["stages"]["nb.intr"]["window"]
+    assert window == pytest.approx(params["netbsd.wakeup_latency"])
