@@ -169,9 +169,6 @@ class BatchSegment:
         beyond = work._beyond  # parts paid past a buffer (Redis's reply list): few
         has_b = bool(beyond)
         s_b = [0.0] * len(beyond)
-        # the usual case, one such part (on the reply): tested inline, without a call
-        one_b = len(beyond) == 1 and beyond[0][2]
-        kb, buffer = (beyond[0][1], beyond[0][3]) if one_b else (0.0, 0.0)
         submit = self.context.submit
         n_items = 0
         s_fixed = s_request = s_reply = s_count = 0.0
@@ -220,13 +217,7 @@ class BatchSegment:
                     s_count += b
                     cost_i += kc * b
                 if has_b:
-                    if one_b:  # add_beyond(cost_i, req, beyond, s_b), inlined
-                        b = req.reply_bytes - buffer
-                        if b > 0.0:
-                            s_b[0] += b
-                            cost_i += kb * b
-                    else:
-                        cost_i = add_beyond(cost_i, req, beyond, s_b)
+                    cost_i = add_beyond(cost_i, req, beyond, s_b)
                 req.work = cost_i * inv + share
                 cost += cost_i
             self.busy = True

@@ -153,7 +153,6 @@ class Work:
         """Whether some stage has a per-byte or per-command part."""
         return not isinstance(self, _FixedWork)
 
-
     def clear(self) -> None:
         if self.collect is not None:
             self.collect()

@@ -429,7 +429,6 @@ def test_runtime_saturation_still_writes_valid_json(tmp_path, capsys):
     assert "saturated" in out
 
 
-
 def test_a_model_error_raised_in_a_worker_process_reaches_the_user_whole():
     # validate and calibrate compose the models inside worker processes: the error must
     # survive the trip back (pickled), or the user gets the pool's traceback instead

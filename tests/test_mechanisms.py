@@ -212,7 +212,6 @@ def test_a_watched_stage_read_in_chunks_is_refused():
     assert "stages.kick.suppressed_while" in str(err.value) and "chunks" in str(err.value)
 
 
-
 # ---------------------------------------------------- a per-byte cost past a full buffer
 
 def reply_list_scenario(*, batch: bool) -> dict:
