@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from sim.plots.normalised_bars import PALETTE
+from sim.plots.normalised_bars import platform_colours
 
 PANELS = (("requests_per_s", ("requests_per_s",), "requests per second"),
           ("latency", ("latency_p50_ms", "latency_p90_ms"), "latency (ms): p50, p90"))
@@ -32,12 +32,13 @@ def _pairs(ax: Axes, cells: dict[tuple[str, str], dict[str, Any]], platforms: li
     group = len(metrics)
     width = 0.8 / (2 * group)
     x = np.arange(len(platforms))
+    colours = platform_colours(platforms)
     for k, m in enumerate(metrics):
         for j, p in enumerate(platforms):
             c = cells.get((m, p))
             if c is None:
                 continue
-            colour = "#BBBBBB" if c.get("unreliable") else PALETTE[j % len(PALETTE)]
+            colour = "#BBBBBB" if c.get("unreliable") else colours[p]
             shade = 1.0 if k == 0 else 0.6
             left = x[j] - 0.4 + 2 * k * width
             ax.bar(left + width / 2, c["measured"], width, color=colour, alpha=shade,

@@ -20,6 +20,24 @@ from matplotlib.patches import Patch
 
 # colour-blind safe (Okabe & Ito)
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442"]
+# Each of the study's platforms keeps its colour in every figure (Table 1's bars, Tables
+# 2 and 3's), whatever order a table lists them in; others take the remaining colours.
+PLATFORM_COLOURS = {"ubuntu_bare": "#0072B2", "rumprun_kvm": "#E69F00", "osv_kvm": "#009E73",
+                    "ubuntu_kvm": "#CC79A7", "netbsd_kvm": "#56B4E9"}
+
+
+def platform_colours(platforms: list[str]) -> dict[str, str]:
+    """Each platform's colour: its own from :data:`PLATFORM_COLOURS`, or else the next
+    palette colour that no platform in ``platforms`` has taken."""
+    taken = {PLATFORM_COLOURS[p] for p in platforms if p in PLATFORM_COLOURS}
+    spare = [c for c in PALETTE if c not in taken]
+    out: dict[str, str] = {}
+    for p in platforms:
+        if p in PLATFORM_COLOURS:
+            out[p] = PLATFORM_COLOURS[p]
+        else:
+            out[p] = spare.pop(0) if spare else PALETTE[len(out) % len(PALETTE)]
+    return out
 
 
 def plot_normalised(report: dict[str, Any], out: Path, title: str | None = None) -> Path:
@@ -31,8 +49,9 @@ def plot_normalised(report: dict[str, Any], out: Path, title: str | None = None)
     width = 0.8 / (2 * n_p)
     fig, ax = plt.subplots(figsize=(max(12.0, 1.25 * len(tests)), 6.2))
     x = np.arange(len(tests))
+    colours = platform_colours(platforms)
     for j, p in enumerate(platforms):
-        colour = PALETTE[j % len(PALETTE)]
+        colour = colours[p]
         meas, pred, lo, hi, errs = [], [], [], [], []
         for t in tests:
             row_max = max(by[(t, q)]["measured"] for q in platforms)
@@ -58,8 +77,7 @@ def plot_normalised(report: dict[str, Any], out: Path, title: str | None = None)
     ax.set_ylabel("throughput / best measured in the row")
     ax.set_ylim(0, 1.45)
     ax.axhline(1.0, color="grey", linewidth=0.5, linestyle=":")
-    handles = [Patch(facecolor=PALETTE[j % len(PALETTE)], edgecolor="black", label=p)
-               for j, p in enumerate(platforms)]
+    handles = [Patch(facecolor=colours[p], edgecolor="black", label=p) for p in platforms]
     handles += [Patch(facecolor="white", edgecolor="black", label="measured (solid)"),
                 Patch(facecolor="white", edgecolor="black", hatch="///",
                       label="predicted (hatched, 95% CI; error % above)")]
