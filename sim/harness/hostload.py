@@ -6,6 +6,8 @@ and steal) over one load-tool run, subtracts what the server's process group, th
 tool and the harness itself used, and reports the rest as ``other_cpu_pct``: percent of
 all cores' time taken by anything else. :func:`other_busy_pct` samples the same while
 the harness is idle, to wait for a quiet machine before a run (``--quiet-below``).
+:func:`live_members` tells which processes of a group are still there, for the stop of a
+server whose workers outlive its master.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ def _machine_busy_s() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICKS_PER_S
 
 
-def group_cpu_s(pgid: int | None) -> float:
-    """CPU seconds used so far by the live processes of process group ``pgid``."""
-    if pgid is None:
-        return 0.0
-    total = 0.0
+def _processes() -> list[tuple[int, str, int, int]]:
+    """Every process now: pid, state (R, S, Z, ...), process group and CPU ticks used
+    (user + system), from /proc/PID/stat."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -39,9 +40,21 @@ def group_cpu_s(pgid: int | None) -> float:
         rest = stat[stat.rindex(")") + 2:].split()
         # after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt
         # majflt cmajflt utime stime
-        if int(rest[2]) == pgid:
-            total += (int(rest[11]) + int(rest[12])) / _TICKS_PER_S
-    return total
+        found.append((int(entry.name), rest[0], int(rest[2]), int(rest[11]) + int(rest[12])))
+    return found
+
+
+def group_cpu_s(pgid: int | None) -> float:
+    """CPU seconds used so far by the live processes of process group ``pgid``."""
+    if pgid is None:
+        return 0.0
+    return sum(ticks for _, _, group, ticks in _processes() if group == pgid) / _TICKS_PER_S
+
+
+def live_members(pgid: int) -> list[int]:
+    """Pids of the processes of group ``pgid`` that have not exited yet (a zombie, dead
+    and waiting for its parent to collect it, does not count)."""
+    return [pid for pid, state, group, _ in _processes() if group == pgid and state != "Z"]
 
 
 def _own_and_children_s() -> float:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim.errors import ToolError
-from sim.harness import safety, tools
+from sim.harness import hostload, safety, tools
 from sim.harness.cleanup import CleanupStack, signals_held
 from sim.harness.netpaths import Endpoint
 
@@ -65,13 +65,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STOP_TIMEOUT_S)
-    # Workers (nginx) may outlive their master: kill the whole group regardless.
+    # Workers (nginx) may outlive their master: kill the whole group regardless, and wait
+    # until every one of them has exited, not only the master (a SIGKILL takes effect
+    # when the process next runs, which on a busy machine can be a while).
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     try:
         proc.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
         raise ToolError(f"server pid {proc.pid} did not stop") from exc
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while (left := hostload.live_members(proc.pid)):
+        if time.monotonic() > deadline:
+            raise ToolError(f"server pid {proc.pid}: processes {left} of its group did not stop")
+        time.sleep(0.01)
 
 
 def _launch(

@@ -45,7 +45,8 @@ def skip_unless_root() -> None:
 
 
 def server_pids() -> set[int]:
-    """Pids of every running redis-server, nginx, redis-benchmark, ab and wrk."""
+    """Pids of every running redis-server, nginx, redis-benchmark, ab and wrk (not of a
+    zombie: it has exited, and only waits for its parent, or init, to collect it)."""
     names = {"redis-server", "nginx", "redis-benchmark", "ab", "wrk"}
     pids: set[int] = set()
     for entry in Path("/proc").iterdir():
@@ -53,9 +54,10 @@ def server_pids() -> set[int]:
             continue
         try:
             comm = (entry / "comm").read_text().strip()
+            stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if comm in names:
+        if comm in names and stat[stat.rindex(")") + 2:].split()[0] != "Z":
             pids.add(int(entry.name))
     return pids
 

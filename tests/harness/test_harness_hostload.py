@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +26,24 @@ def test_group_cpu_counts_a_busy_process_group() -> None:
         proc.wait(timeout=10)
     assert 0.1 < used_s < 1.6
     assert hostload.group_cpu_s(None) == 0.0
+
+
+def test_live_members_lists_a_group_until_its_processes_exit() -> None:
+    # a leader and a child of its own, as an nginx master and its worker
+    proc = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while len(hostload.live_members(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.pid in hostload.live_members(proc.pid)
+        assert len(hostload.live_members(proc.pid)) == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while hostload.live_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert hostload.live_members(proc.pid) == []
 
 
 def test_reports_are_percentages_of_all_cores() -> None:
