@@ -90,7 +90,7 @@ class ExplainRequest:
     arrivals: str | None = None  # an open load's spacing: fixed or poisson
     timeout: float | None = None  # s: a request not answered in time fails (ab -s)
     calibration: str | None = None  # None: the one that fitted the app
-    log: str | None = None  # where the app's log line goes (None: the platform's own)
+    log: str | None = None  # where the app's log line goes (None: the app's default)
     # (role, cores) pairs (--pin): the request stays hashable, so runs can be cached
     placement: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
