@@ -15,6 +15,17 @@ and from ``starts - 1`` further points drawn around them (uniform within a facto
 either way in log space, within bounds, from a fixed seed, so a refit is reproducible),
 and keeps the best.
 
+A fit's replication has noise of its own, which the fit cannot tell from the model's
+error, and with common random numbers it is the same error in every cell that draws the
+same random cost: each write row's AOF fsyncs, one flush per event-loop iteration of up to
+100 commands, so 3000 requests draw only ~30 flushes, and their mean (coefficient of
+variation 0.5) was 9% off in every write row at once, which the fit took for a slower
+disk. So before fitting, :func:`fit_lengths` runs each cell ``PROBE_REPS`` times
+(independent streams) at the starting parameters and lengthens the run of any cell whose
+fitted metrics vary by more than ``fit.precision`` (relative standard deviation), as the
+square of the ratio, up to ``fit.max_requests``; the lengths then stay fixed for the
+whole fit and its refits, so the objective stays smooth.
+
 Besides the in-sample fit, :func:`calibrate` refits with each platform left out (its
 column is then predicted by parameters fitted without it) and with each test left out
 (for a table of metrics: each fitted metric). A parameter that no training cell uses
@@ -30,7 +41,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +55,9 @@ from sim.parameters import Parameter, ParameterSet
 from sim.predict import predict, run_jobs
 from sim.workers import pool_size, worker_pool
 
+PROBE_REPS = 8  # independent replications per cell that size its fit run
+FIT_PRECISION = 0.02  # default fit.precision: relative sd of one fit run's metrics
+FIT_MAX_REQUESTS = 200_000  # default fit.max_requests
 START_SPREAD = 1.0  # half-width of the extra starting points around the priors, in log space
 START_SEED = 20190101  # seed of the extra starting points (any fixed number: reproducibility)
 LOG_STEP = 0.2  # finite-difference step in log-parameter space (~22%): wide enough to see
@@ -98,6 +112,7 @@ class Calibration:
     in_sample: Fit
     leave_one_platform_out: dict[str, Fit] = field(default_factory=dict)
     leave_one_test_out: dict[str, Fit] = field(default_factory=dict)
+    fit_lengths: dict[Cell, int] = field(default_factory=dict)  # lengthened fit runs
 
 
 def fit(exp: Experiment, base: ParameterSet, train: list[Point], measured: dict[Point, float],
@@ -177,6 +192,37 @@ def fit(exp: Experiment, base: ParameterSet, train: list[Point], measured: dict[
                counter["evals"], time.perf_counter() - t0)
 
 
+def fit_lengths(exp: Experiment, base: ParameterSet, points: list[Point],
+                pool: ProcessPoolExecutor | None) -> dict[Cell, int]:
+    """Requests of each cell's fit run that ``fit.requests`` leaves too noisy.
+
+    Each cell runs ``PROBE_REPS`` replications of ``fit.requests`` at ``base``; where the
+    relative standard deviation ``s`` of one of its fitted metrics exceeds
+    ``fit.precision``, the cell's run becomes ``requests * (s / precision)^2`` (noise falls
+    as the square root of the length), rounded up to a thousand, at most
+    ``fit.max_requests``. Cells precise enough keep ``fit.requests`` (absent here).
+    """
+    requests = int(exp.fit.get("requests", 20000))
+    precision = float(exp.fit.get("precision", FIT_PRECISION))
+    most = int(exp.fit.get("max_requests", FIT_MAX_REQUESTS))
+    cells = list(dict.fromkeys(c for c, _ in points))
+    jobs = [(c, base) for c in cells]
+    runs = [run_jobs(exp, jobs, "fit", pool, rep=k) for k in range(PROBE_REPS)]
+    lengths: dict[Cell, int] = {}
+    for i, cell in enumerate(cells):
+        worst = 0.0
+        for c, m in points:
+            if c != cell:
+                continue
+            xs = np.array([r[i][m] for r in runs], dtype=float)
+            if np.all(np.isfinite(xs)) and xs.mean() > 0:
+                worst = max(worst, float(xs.std(ddof=1) / xs.mean()))
+        if worst > precision:
+            need = requests * (worst / precision) ** 2
+            lengths[cell] = min(most, math.ceil(need / 1000.0) * 1000)
+    return lengths
+
+
 def starting_points(base: ParameterSet, starts: int) -> list[dict[str, float] | None]:
     """The priors (None) and ``starts - 1`` points drawn around them, the same every time."""
     rng = np.random.default_rng(START_SEED)
@@ -224,10 +270,16 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
     deps = dependencies(exp, base, dict.fromkeys(c for c, _ in points))
     say = progress or (lambda _m: None)
     with worker_pool(pool_size(workers, len(points))) as pool:
+        lengths = fit_lengths(exp, base, points, pool)
+        if lengths:
+            say(f"fit runs: {len(lengths)} of {len(set(c for c, _ in points))} cells "
+                f"lengthened to {min(lengths.values()):,}-{max(lengths.values()):,} requests "
+                f"for a relative sd of {float(exp.fit.get('precision', FIT_PRECISION)):.0%}")
+        exp = replace(exp, fit_lengths=lengths)
         say(f"in-sample fit: at most {len(base.free_names)} free parameters, "
             f"{len(points)} data points")
         full = multistart_fit(exp, base, points, measured, deps, pool, starts, progress=say)
-        cal = Calibration(exp.name, full)
+        cal = Calibration(exp.name, full, fit_lengths=lengths)
         if folds:
             for p in exp.platforms:
                 if p in exp.unreliable:
@@ -293,5 +345,11 @@ def write_calibration(cal: Calibration, base: ParameterSet, path: Path, data_poi
             for name in fold.free:
                 lines.append(f'"{name}" = {fold.values[name]!r}')
             lines.append("")
+    if cal.fit_lengths:
+        lines.append("# requests of the fit runs that fit.requests left noisier than fit.precision")
+        lines.append("[fit_lengths]")
+        for (test, platform, clients), n in cal.fit_lengths.items():
+            lines.append(f'"{test} {platform} -c {clients}" = {n}')
+        lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))

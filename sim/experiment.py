@@ -70,6 +70,9 @@ class Experiment:
     calibration: str = ""  # its calibration file's name (default: the study's)
     builds_on: str = ""  # the calibration whose values it starts from
     free: tuple[str, ...] = ()  # the parameters its calibration fits (default: every free one)
+    # requests of a cell's calibration run where ``fit.requests`` would leave it noisier than
+    # ``fit.precision`` (set by :func:`sim.calibration.fit_lengths`; others: fit.requests)
+    fit_lengths: dict[Cell, int] = field(default_factory=dict)
 
     @property
     def by_metric(self) -> bool:
@@ -184,13 +187,38 @@ def load_experiment(path: Path) -> Experiment:
         reference=validation_dir() / e["reference"], metric=e["metric"], host=e["host"],
         app=e["app"], workload=e["workload"], platforms=tuple(e["platforms"]),
         tests=tuple(e["tests"]), clients=int(e["clients"]), pipeline=int(e["pipeline"]),
-        aof=bool(e["aof"]), predict=dict(raw.get("predict", {})), fit=dict(raw.get("fit", {})),
+        aof=bool(e["aof"]), predict=_run_length(raw, "predict", src),
+        fit=_run_length(raw, "fit", src),
         metrics=_names(e, "metrics", src, METRICS),
         fit_metrics=_names(e, "fit_metrics", src, METRICS),
         unreliable=dict(e.get("unreliable", {})),
         keepalive=e.get("keepalive"), calibration=str(e.get("calibration", "")),
         builds_on=str(e.get("builds_on", "")), free=_names(e, "free", src),
     )
+
+
+# how long to run: for a prediction (replications until precise) and for a calibration fit
+# (one replication per cell, lengthened where it is noisier than ``precision``)
+_RUN_KEYS = {"predict": {"requests": int, "reps": int, "max_reps": int, "precision": float},
+             "fit": {"requests": int, "precision": float, "max_requests": int}}
+
+
+def _run_length(raw: dict[str, Any], table: str, src: str) -> dict[str, Any]:
+    t = raw.get(table, {})
+    if not isinstance(t, dict):
+        raise ConfigError(src, table, "expected a table")
+    kinds = _RUN_KEYS[table]
+    for k, v in t.items():
+        if k not in kinds:
+            raise ConfigError(src, f"{table}.{k}",
+                              f"unknown key; allowed: {', '.join(sorted(kinds))}")
+        want = kinds[k]
+        ok = (isinstance(v, int) if want is int else isinstance(v, int | float)) \
+            and not isinstance(v, bool) and v > 0
+        if not ok:
+            what = "a positive whole number" if want is int else "a positive number"
+            raise ConfigError(src, f"{table}.{k}", f"expected {what}, got {v!r}")
+    return dict(t)
 
 
 def _names(e: dict[str, Any], key: str, src: str, allowed: tuple[str, ...] = ()

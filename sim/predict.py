@@ -2,10 +2,11 @@
 
 Each cell (test, platform) is composed from the model files (:mod:`sim.composition`)
 and run. Two modes: ``predict`` runs replications until the 95% interval of throughput is
-within the experiment's precision (the numbers a report shows); ``fit`` runs one short
+within the experiment's precision (the numbers a report shows); ``fit`` runs one
 replication with a fixed seed (common random numbers: the same draws for every parameter
-set, so the fit's objective moves smoothly with the parameters) and returns the metrics a
-table may give (:data:`sim.experiment.METRICS`).
+set, so the fit's objective moves smoothly with the parameters), ``fit.requests`` long or
+as long as the calibration chose for the cell (:func:`sim.calibration.fit_lengths`), and
+returns the metrics a table may give (:data:`sim.experiment.METRICS`).
 """
 
 from __future__ import annotations
@@ -32,12 +33,19 @@ def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) 
         clients=clients, pipeline=exp.pipeline, aof=exp.aof, keepalive=run.keepalive,
         page_bytes=exp.page_bytes, log=run.log,
         # at least 20 rounds of every client's pipeline, whatever the load
-        requests=max(int(opts.get("requests", 20000)), 20 * clients * exp.pipeline),
+        requests=max(_requests(exp, cell, mode), 20 * clients * exp.pipeline),
         reps=int(opts.get("reps", 3)),
         max_reps=int(opts.get("max_reps", 12)), precision=float(opts.get("precision", 0.02)),
     )
     raw = compose(exp.host, platform, exp.app, exp.workload, run.test, params, settings)
     return expand_and_resolve(raw, f"{exp.source} [{platform}/{run.test} -c {clients}]")[0]
+
+
+def _requests(exp: Experiment, cell: Cell, mode: str) -> int:
+    """Requests of one replication: the cell's own fit length if the calibration set one."""
+    if mode == "fit" and cell in exp.fit_lengths:
+        return exp.fit_lengths[cell]
+    return int((exp.predict if mode == "predict" else exp.fit).get("requests", 20000))
 
 
 def reply_bytes(resolved: dict[str, Any]) -> float:
@@ -62,11 +70,11 @@ def run_metrics(row: dict[str, Any]) -> dict[str, tuple[float | None, list[float
             "latency_p99_ms": scaled(lat["p99"], 1.0), "latency_p100_ms": scaled(lat["max"], 1.0)}
 
 
-def _run_cell(args: tuple[Experiment, Cell, ParameterSet, str]) -> tuple[Cell, Any]:
-    exp, cell, params, mode = args
+def _run_cell(args: tuple[Experiment, Cell, ParameterSet, str, int]) -> tuple[Cell, Any]:
+    exp, cell, params, mode, rep = args
     resolved = cell_scenario(exp, cell, params, mode)
     if mode == "fit":
-        res = run_replication(to_model(resolved), SEED, 0)
+        res = run_replication(to_model(resolved), SEED, rep)
         thr = res.throughput_per_ns * 1e9
         return cell, {"requests_per_s": thr,
                       "kbytes_per_s": thr * reply_bytes(resolved) / 1024.0,
@@ -78,9 +86,10 @@ def _run_cell(args: tuple[Experiment, Cell, ParameterSet, str]) -> tuple[Cell, A
 
 
 def run_jobs(exp: Experiment, jobs: list[tuple[Cell, ParameterSet]], mode: str = "predict",
-             pool: ProcessPoolExecutor | None = None) -> list[Any]:
-    """Metrics (``fit``) or full result rows (``predict``), one per (cell, parameters)."""
-    args = [(exp, c, p, mode) for c, p in jobs]
+             pool: ProcessPoolExecutor | None = None, rep: int = 0) -> list[Any]:
+    """Metrics (``fit``: of replication ``rep``, 0 in a fit) or full result rows
+    (``predict``), one per (cell, parameters)."""
+    args = [(exp, c, p, mode, rep) for c, p in jobs]
     if pool is None:
         out = list(map(_run_cell, args))
     else:

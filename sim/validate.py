@@ -8,7 +8,8 @@ and without its test (leave one test out), as ``uksim calibrate`` stored them. T
 absolute percentage errors of the three are the headline numbers.
 
 The out-of-sample predictions are point predictions from one replication of the length
-the calibration fits on (with its random numbers), the runs each refit was optimised on.
+the calibration fits on (with its random numbers; a cell's own length where the
+calibration file's ``[fit_lengths]`` gives one), the runs each refit was optimised on.
 A fold in which a free parameter was used by no training cell left it at its prior (e.g.
 OSv's stack when OSv is left out): those cells are predicted from priors for that layer,
 and the report lists them as such.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ class Folds:
     frozen_platform: dict[str, list[str]]
     frozen_test: dict[str, list[str]]
     meta: dict[str, Any]
+    fit_lengths: dict[Cell, int]  # the fit's runs that were longer than fit.requests
 
 
 def load_folds(path: Path) -> Folds:
@@ -57,7 +59,22 @@ def load_folds(path: Path) -> Folds:
 
     p, fp = part("leave_one_platform_out")
     t, ft = part("leave_one_test_out")
-    return Folds(p, t, fp, ft, dict(raw.get("meta", {})))
+    return Folds(p, t, fp, ft, dict(raw.get("meta", {})), _fit_lengths(raw, path))
+
+
+def _fit_lengths(raw: dict[str, Any], path: Path) -> dict[Cell, int]:
+    """The ``[fit_lengths]`` table: ``"TEST PLATFORM -c N" = requests``."""
+    out: dict[Cell, int] = {}
+    for key, n in raw.get("fit_lengths", {}).items():
+        parts = key.split()
+        if len(parts) != 4 or parts[2] != "-c" or not parts[3].isdigit():
+            raise ConfigError(str(path), f"fit_lengths.{key}",
+                              'expected a key "TEST PLATFORM -c CLIENTS"')
+        if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+            raise ConfigError(str(path), f"fit_lengths.{key}",
+                              f"expected a positive whole number of requests, got {n!r}")
+        out[(parts[0], parts[1], int(parts[3]))] = n
+    return out
 
 
 def _mape(errors: list[float]) -> float | None:
@@ -88,6 +105,7 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
     base = current_parameters(exp.builds_on) if exp.builds_on else load_parameters()
     params = load_calibration(load_parameters(), calibration)
     folds = load_folds(calibration)
+    exp = replace(exp, fit_lengths=folds.fit_lengths)  # the folds' runs, as they were fitted
     measured = exp.measured_points()
     cells = exp.cells
     headline = {pt for pt in measured

@@ -16,15 +16,17 @@ from pathlib import Path
 import pytest
 
 from sim.calibration import (
+    FIT_PRECISION,
     calibrate,
     dependencies,
+    fit_lengths,
     multistart_fit,
     starting_points,
     write_calibration,
 )
 from sim.experiment import experiment_path, load_experiment
 from sim.parameters import load_calibration, load_parameters
-from sim.predict import predict
+from sim.predict import predict, run_jobs
 from sim.validate import load_folds, validate
 
 FREE = ("linux.tcp", "redis.per_reply_byte")
@@ -163,3 +165,54 @@ def test_several_starts_keep_the_best_fit(synthetic):
     assert several.starts == 3 and 0 <= several.best_start < 3
     assert several.rms_log_residual <= single.rms_log_residual
     assert several.evaluations > single.evaluations
+
+
+def test_fit_runs_of_a_write_row_are_long_enough_to_be_fitted():
+    # SET with the AOF on waits for one flush per event-loop iteration of up to 100
+    # commands: 3000 requests draw ~30 flushes, and with common random numbers their
+    # mean's error is every write row's. The probes lengthen that run, not GET's, and at
+    # the chosen length the fit's one run is as close to the long-run mean as asked.
+    exp = dataclasses.replace(load_experiment(experiment_path("jaworski2019", "1")),
+                              platforms=("ubuntu_bare",), tests=("SET", "GET"))
+    base = load_parameters()
+    write, read = ("SET", "ubuntu_bare", 10), ("GET", "ubuntu_bare", 10)
+    lengths = fit_lengths(exp, base, exp.fit_points(), None)
+    assert read not in lengths
+    assert lengths[write] >= 5 * exp.fit["requests"]
+    longer = dataclasses.replace(exp, fit_lengths=lengths)
+    one = predict(longer, base, [write], "fit")[write]["requests_per_s"]
+    many = dataclasses.replace(exp, fit_lengths={write: 100_000})
+    mean = sum(run_jobs(many, [(write, base)], "fit", None, rep=k)[0]["requests_per_s"]
+               for k in range(1, 7)) / 6
+    assert one == pytest.approx(mean, rel=3 * FIT_PRECISION)
+
+
+def test_lengthened_fit_runs_are_written_with_the_calibration(synthetic, tmp_path: Path):
+    exp, base = synthetic
+    cal = calibrate(exp, base, workers=1, folds=False)
+    cal.fit_lengths = {("GET", "osv_kvm", 10): 12000}
+    path = tmp_path / "cal.toml"
+    write_calibration(cal, base, path, len(exp.cells))
+    text = path.read_text()
+    assert '[fit_lengths]\n"GET osv_kvm -c 10" = 12000' in text
+    assert load_calibration(base, path)["linux.tcp"] == pytest.approx(
+        cal.in_sample.values["linux.tcp"])
+
+
+@pytest.mark.parametrize(("fit", "key", "message"), [
+    ("requests = 3000\nprecison = 0.02", "fit.precison", "unknown key"),
+    ("requests = 0", "fit.requests", "positive whole number"),
+    ("requests = 3000\nprecision = -0.1", "fit.precision", "positive number"),
+    ("requests = 3000\nmax_requests = 1.5", "fit.max_requests", "positive whole number"),
+])
+def test_a_bad_run_length_in_an_experiment_names_its_file_and_key(tmp_path: Path, fit, key,
+                                                                  message):
+    from sim.errors import ConfigError
+
+    text = experiment_path("jaworski2019", "1").read_text()
+    head, _, _ = text.partition("[fit]")
+    path = tmp_path / "table1.toml"
+    path.write_text(f"{head}[fit]\n{fit}\n")
+    with pytest.raises(ConfigError) as e:
+        load_experiment(path)
+    assert str(path) in str(e.value) and key in str(e.value) and message in str(e.value)

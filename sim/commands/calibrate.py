@@ -10,7 +10,8 @@ its loopback runs alone and writes ``models/calibration/NAME.toml`` (NAME: DIR's
 connection's) on top of that, again from loopback alone (``NAME-http.toml``). The
 in-sample fit starts from the priors and from ``--starts``-1 further points drawn around
 them with a fixed seed, and keeps the best, so a refit gives the same numbers. It takes
-minutes (thousands of short simulations); progress is printed.
+minutes (thousands of short simulations; Table 1, whose write rows need long runs, about
+half an hour on two cores); progress is printed.
 """
 
 from __future__ import annotations
