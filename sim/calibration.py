@@ -52,10 +52,12 @@ from sim import __version__
 from sim.composition import Settings, compose
 from sim.experiment import Cell, Experiment, Point
 from sim.parameters import Parameter, ParameterSet
-from sim.predict import predict, run_jobs
+from sim.predict import predict, run_jobs, run_requests
 from sim.workers import pool_size, worker_pool
 
 PROBE_REPS = 8  # independent replications per cell that size its fit run
+PROBE_ROUNDS = 3  # times a lengthened cell is probed again at its new length
+PROBE_GROWTH = 4  # a lengthened run is at least this many times longer
 FIT_PRECISION = 0.02  # default fit.precision: relative sd of one fit run's metrics
 FIT_MAX_REQUESTS = 200_000  # default fit.max_requests
 START_SPREAD = 1.0  # half-width of the extra starting points around the priors, in log space
@@ -113,6 +115,7 @@ class Calibration:
     leave_one_platform_out: dict[str, Fit] = field(default_factory=dict)
     leave_one_test_out: dict[str, Fit] = field(default_factory=dict)
     fit_lengths: dict[Cell, int] = field(default_factory=dict)  # lengthened fit runs
+    imprecise: dict[Cell, str] = field(default_factory=dict)  # fit runs noisier than asked
 
 
 def fit(exp: Experiment, base: ParameterSet, train: list[Point], measured: dict[Point, float],
@@ -192,35 +195,86 @@ def fit(exp: Experiment, base: ParameterSet, train: list[Point], measured: dict[
                counter["evals"], time.perf_counter() - t0)
 
 
-def fit_lengths(exp: Experiment, base: ParameterSet, points: list[Point],
-                pool: ProcessPoolExecutor | None) -> dict[Cell, int]:
-    """Requests of each cell's fit run that ``fit.requests`` leaves too noisy.
+@dataclass
+class FitLengths:
+    """What :func:`fit_lengths` chose: the lengthened runs, and the cells it could not make
+    as precise as asked (each with why), which the calibration reports."""
 
-    Each cell runs ``PROBE_REPS`` replications of ``fit.requests`` at ``base``; where the
-    relative standard deviation ``s`` of one of its fitted metrics exceeds
-    ``fit.precision``, the cell's run becomes ``requests * (s / precision)^2`` (noise falls
-    as the square root of the length), rounded up to a thousand, at most
-    ``fit.max_requests``. Cells precise enough keep ``fit.requests`` (absent here).
+    lengths: dict[Cell, int]
+    imprecise: dict[Cell, str]
+
+
+def fit_lengths(exp: Experiment, base: ParameterSet, points: list[Point],
+                pool: ProcessPoolExecutor | None) -> FitLengths:
+    """Requests of each cell's fit run that its usual length leaves too noisy.
+
+    Each cell runs ``PROBE_REPS`` replications of its usual fit length
+    (:func:`sim.predict.run_requests`) at ``base``; where the relative standard deviation
+    ``s`` of one of its fitted metrics exceeds ``fit.precision``, the run is lengthened to
+    ``length * (s / precision)^2`` (sampling noise falls as the square root of the length),
+    and at least ``PROBE_GROWTH`` times (so that the noise should halve, which eight probes
+    can see), rounded up to a thousand, at most ``fit.max_requests``, and probed again at
+    that length, up to ``PROBE_ROUNDS`` times. A cell whose noise does not fall at all
+    (its runs settle into different regimes, not sampling noise) keeps its previous
+    length; it and a cell still noisier than asked at ``fit.max_requests`` are reported,
+    not hidden.
     """
-    requests = int(exp.fit.get("requests", 20000))
+    plain = replace(exp, fit_lengths={})
     precision = float(exp.fit.get("precision", FIT_PRECISION))
     most = int(exp.fit.get("max_requests", FIT_MAX_REQUESTS))
     cells = list(dict.fromkeys(c for c, _ in points))
+    length = {c: run_requests(plain, c, "fit") for c in cells}
+    noise = _probe_noise(plain, base, points, cells, pool)
+    lengths: dict[Cell, int] = {}
+    imprecise: dict[Cell, str] = {}
+    todo = [c for c in cells if noise[c] > precision]
+    for _ in range(PROBE_ROUNDS):
+        trial = {c: _longer(length[c], noise[c], precision, most) for c in todo}
+        grow = [c for c in todo if trial[c] > length[c]]
+        if not grow:
+            break
+        new = _probe_noise(replace(plain, fit_lengths={c: trial[c] for c in grow}), base,
+                           points, grow, pool)
+        todo = []
+        for c in grow:
+            if math.isfinite(noise[c]) and new[c] >= noise[c]:
+                imprecise[c] = (f"{noise[c]:.1%} at {length[c]:,} requests and {new[c]:.1%} "
+                                f"at {trial[c]:,}: no less noisy, so its runs differ by more "
+                                f"than sampling noise; kept at {length[c]:,}")
+                continue
+            length[c] = lengths[c] = trial[c]
+            noise[c] = new[c]
+            if noise[c] > precision:
+                todo.append(c)
+    for c in todo:
+        imprecise.setdefault(c, f"{noise[c]:.1%} at {length[c]:,} requests")
+    return FitLengths(lengths, imprecise)
+
+
+def _longer(length: int, noise: float, precision: float, most: int) -> int:
+    """The run length that ``noise`` at ``length`` asks for: never shorter, at most ``most``."""
+    if not math.isfinite(noise):
+        return max(length, most)
+    need = max(length * (noise / precision) ** 2, PROBE_GROWTH * length)
+    return max(length, min(most, math.ceil(need / 1000.0) * 1000))
+
+
+def _probe_noise(exp: Experiment, base: ParameterSet, points: list[Point], cells: list[Cell],
+                 pool: ProcessPoolExecutor | None) -> dict[Cell, float]:
+    """Each cell's largest relative standard deviation, over ``PROBE_REPS`` independent
+    replications, of the metrics the fit takes from it (inf where a run gave none)."""
     jobs = [(c, base) for c in cells]
     runs = [run_jobs(exp, jobs, "fit", pool, rep=k) for k in range(PROBE_REPS)]
-    lengths: dict[Cell, int] = {}
+    noise: dict[Cell, float] = {}
     for i, cell in enumerate(cells):
         worst = 0.0
         for c, m in points:
-            if c != cell:
-                continue
-            xs = np.array([r[i][m] for r in runs], dtype=float)
-            if np.all(np.isfinite(xs)) and xs.mean() > 0:
-                worst = max(worst, float(xs.std(ddof=1) / xs.mean()))
-        if worst > precision:
-            need = requests * (worst / precision) ** 2
-            lengths[cell] = min(most, math.ceil(need / 1000.0) * 1000)
-    return lengths
+            if c == cell:
+                xs = np.array([r[i][m] for r in runs], dtype=float)
+                ok = bool(np.all(np.isfinite(xs)) and xs.mean() > 0)
+                worst = max(worst, float(xs.std(ddof=1) / xs.mean()) if ok else math.inf)
+        noise[cell] = worst
+    return noise
 
 
 def starting_points(base: ParameterSet, starts: int) -> list[dict[str, float] | None]:
@@ -270,16 +324,19 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
     deps = dependencies(exp, base, dict.fromkeys(c for c, _ in points))
     say = progress or (lambda _m: None)
     with worker_pool(pool_size(workers, len(points))) as pool:
-        lengths = fit_lengths(exp, base, points, pool)
+        chosen = fit_lengths(exp, base, points, pool)
+        lengths = chosen.lengths
         if lengths:
             say(f"fit runs: {len(lengths)} of {len(set(c for c, _ in points))} cells "
                 f"lengthened to {min(lengths.values()):,}-{max(lengths.values()):,} requests "
                 f"for a relative sd of {float(exp.fit.get('precision', FIT_PRECISION)):.0%}")
+        for (test, platform, clients), why in chosen.imprecise.items():
+            say(f"fit run of {test} on {platform} -c {clients} stays imprecise: {why}")
         exp = replace(exp, fit_lengths=lengths)
         say(f"in-sample fit: at most {len(base.free_names)} free parameters, "
             f"{len(points)} data points")
         full = multistart_fit(exp, base, points, measured, deps, pool, starts, progress=say)
-        cal = Calibration(exp.name, full, fit_lengths=lengths)
+        cal = Calibration(exp.name, full, fit_lengths=lengths, imprecise=chosen.imprecise)
         if folds:
             for p in exp.platforms:
                 if p in exp.unreliable:
@@ -294,6 +351,13 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
                 cal.leave_one_test_out[t] = fit(exp, base, train, measured, deps, pool,
                                                 start=full.values, max_iterations=6)
     return cal
+
+
+def fit_length_key(cell: Cell) -> str:
+    """A cell's key in a calibration file: ``"TEST PLATFORM -c CLIENTS"`` (the test may
+    hold spaces; the platform does not)."""
+    test, platform, clients = cell
+    return f"{test} {platform} -c {clients}"
 
 
 def _toml_value(v: Any) -> str:
@@ -348,8 +412,14 @@ def write_calibration(cal: Calibration, base: ParameterSet, path: Path, data_poi
     if cal.fit_lengths:
         lines.append("# requests of the fit runs that fit.requests left noisier than fit.precision")
         lines.append("[fit_lengths]")
-        for (test, platform, clients), n in cal.fit_lengths.items():
-            lines.append(f'"{test} {platform} -c {clients}" = {n}')
+        for cell, n in cal.fit_lengths.items():
+            lines.append(f"{_toml_value(fit_length_key(cell))} = {n}")
+        lines.append("")
+    if cal.imprecise:
+        lines.append("# fit runs that stay noisier than fit.precision, and why")
+        lines.append("[imprecise_fit_runs]")
+        for cell, why in cal.imprecise.items():
+            lines.append(f"{_toml_value(fit_length_key(cell))} = {_toml_value(why)}")
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))

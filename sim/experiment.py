@@ -9,6 +9,7 @@ switch, and how long to run for a prediction and for a calibration fit.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,10 +215,13 @@ def _run_length(raw: dict[str, Any], table: str, src: str) -> dict[str, Any]:
                               f"unknown key; allowed: {', '.join(sorted(kinds))}")
         want = kinds[k]
         ok = (isinstance(v, int) if want is int else isinstance(v, int | float)) \
-            and not isinstance(v, bool) and v > 0
+            and not isinstance(v, bool) and v > 0 and math.isfinite(v)
         if not ok:
             what = "a positive whole number" if want is int else "a positive number"
             raise ConfigError(src, f"{table}.{k}", f"expected {what}, got {v!r}")
+    if table == "fit" and t.get("max_requests", math.inf) < t.get("requests", 0):
+        raise ConfigError(src, "fit.max_requests",
+                          f"{t['max_requests']} is less than fit.requests ({t['requests']})")
     return dict(t)
 
 

@@ -32,8 +32,7 @@ def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) 
     settings = Settings(
         clients=clients, pipeline=exp.pipeline, aof=exp.aof, keepalive=run.keepalive,
         page_bytes=exp.page_bytes, log=run.log,
-        # at least 20 rounds of every client's pipeline, whatever the load
-        requests=max(_requests(exp, cell, mode), 20 * clients * exp.pipeline),
+        requests=run_requests(exp, cell, mode),
         reps=int(opts.get("reps", 3)),
         max_reps=int(opts.get("max_reps", 12)), precision=float(opts.get("precision", 0.02)),
     )
@@ -41,11 +40,15 @@ def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) 
     return expand_and_resolve(raw, f"{exp.source} [{platform}/{run.test} -c {clients}]")[0]
 
 
-def _requests(exp: Experiment, cell: Cell, mode: str) -> int:
-    """Requests of one replication: the cell's own fit length if the calibration set one."""
+def run_requests(exp: Experiment, cell: Cell, mode: str) -> int:
+    """Requests of one replication of ``cell``: the cell's own fit length if the
+    calibration set one, else the mode's ``requests``; at least 20 rounds of every
+    client's pipeline, whatever the load."""
     if mode == "fit" and cell in exp.fit_lengths:
-        return exp.fit_lengths[cell]
-    return int((exp.predict if mode == "predict" else exp.fit).get("requests", 20000))
+        n = exp.fit_lengths[cell]
+    else:
+        n = int((exp.predict if mode == "predict" else exp.fit).get("requests", 20000))
+    return max(n, 20 * cell[2] * exp.pipeline)
 
 
 def reply_bytes(resolved: dict[str, Any]) -> float:

@@ -63,11 +63,16 @@ def load_folds(path: Path) -> Folds:
 
 
 def _fit_lengths(raw: dict[str, Any], path: Path) -> dict[Cell, int]:
-    """The ``[fit_lengths]`` table: ``"TEST PLATFORM -c N" = requests``."""
+    """The ``[fit_lengths]`` table: ``"TEST PLATFORM -c CLIENTS" = requests`` (the test may
+    hold spaces, :func:`sim.calibration.fit_length_key`)."""
+    table = raw.get("fit_lengths", {})
+    if not isinstance(table, dict):
+        raise ConfigError(str(path), "fit_lengths", "expected a table of cell = requests")
     out: dict[Cell, int] = {}
-    for key, n in raw.get("fit_lengths", {}).items():
-        parts = key.split()
-        if len(parts) != 4 or parts[2] != "-c" or not parts[3].isdigit():
+    for key, n in table.items():
+        parts = key.rsplit(" ", 3)
+        if (len(parts) != 4 or parts[2] != "-c" or not parts[3].isascii()
+                or not parts[3].isdigit()):
             raise ConfigError(str(path), f"fit_lengths.{key}",
                               'expected a key "TEST PLATFORM -c CLIENTS"')
         if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
@@ -239,8 +244,9 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
         "per_platform": per_platform,
         "free_parameters": int(folds.meta.get("free_parameters", len(params.free_names))),
         "out_of_sample_runs": ("one replication of the calibration's fit length "
-                               f"({exp.fit.get('requests', 3000)} requests or 20 rounds of "
-                               "every client, common random numbers), as each refit was "
+                               f"({exp.fit.get('requests', 20000)} requests, or the cell's "
+                               "own in the calibration's [fit_lengths], at least 20 rounds "
+                               "of every client; common random numbers), as each refit was "
                                "optimised on" if out_of_sample else None),
         "data_points": len(exp.fit_points()) if exp.by_metric else len(cells),
         "points_measured": len(measured),

@@ -38,6 +38,8 @@ def _small_experiment():
     return dataclasses.replace(
         exp, platforms=("ubuntu_bare", "osv_kvm"), tests=("GET", "LRANGE_100", "LRANGE_300"),
         predict={"requests": 6000, "reps": 2, "max_reps": 2, "precision": 0.05},
+        # the "measured" values are fit runs of fit.requests: fit on the same runs
+        fit={**exp.fit, "precision": 0.5},
     )
 
 
@@ -176,8 +178,9 @@ def test_fit_runs_of_a_write_row_are_long_enough_to_be_fitted():
                               platforms=("ubuntu_bare",), tests=("SET", "GET"))
     base = load_parameters()
     write, read = ("SET", "ubuntu_bare", 10), ("GET", "ubuntu_bare", 10)
-    lengths = fit_lengths(exp, base, exp.fit_points(), None)
-    assert read not in lengths
+    chosen = fit_lengths(exp, base, exp.fit_points(), None)
+    lengths = chosen.lengths
+    assert read not in lengths and not chosen.imprecise
     assert lengths[write] >= 5 * exp.fit["requests"]
     longer = dataclasses.replace(exp, fit_lengths=lengths)
     one = predict(longer, base, [write], "fit")[write]["requests_per_s"]
@@ -187,16 +190,55 @@ def test_fit_runs_of_a_write_row_are_long_enough_to_be_fitted():
     assert one == pytest.approx(mean, rel=3 * FIT_PRECISION)
 
 
+def test_a_cell_whose_runs_settle_into_two_regimes_is_reported_not_lengthened():
+    # at the priors, this machine's LRANGE_600 -c 50 runs at about 9,800 or 13,900 req/s
+    # depending on its random stream, at any length: a longer run cannot make it precise
+    from sim.measured import load_measured
+    from sim.resources import validation_dir
+
+    exp = load_measured(validation_dir() / "measured" / "python-kind-2core",
+                        host="python-kind-2core")
+    cell = ("LRANGE_600", "ubuntu_bare", 50)
+    exp = dataclasses.replace(exp, values={cell: exp.values[cell]},
+                              fit={"requests": 3000, "max_requests": 50000})
+    chosen = fit_lengths(exp, load_parameters(), exp.fit_points(), None)
+    assert chosen.lengths == {}
+    why = chosen.imprecise[cell]
+    assert "no less noisy" in why and why.endswith("kept at 10,000")
+
+
 def test_lengthened_fit_runs_are_written_with_the_calibration(synthetic, tmp_path: Path):
     exp, base = synthetic
-    cal = calibrate(exp, base, workers=1, folds=False)
-    cal.fit_lengths = {("GET", "osv_kvm", 10): 12000}
+    cal = calibrate(exp, base, workers=1, folds=True)
+    cal.fit_lengths = {("GET", "osv_kvm", 10): 12000, ("close, syslog", "ubuntu_bare", 1): 5000}
+    cal.imprecise = {("GET", "osv_kvm", 10): 'two "regimes"'}
     path = tmp_path / "cal.toml"
     write_calibration(cal, base, path, len(exp.cells))
     text = path.read_text()
     assert '[fit_lengths]\n"GET osv_kvm -c 10" = 12000' in text
+    assert '[imprecise_fit_runs]\n"GET osv_kvm -c 10" = "two \\"regimes\\""' in text
+    assert load_folds(path).fit_lengths == cal.fit_lengths  # the validation reads them back
     assert load_calibration(base, path)["linux.tcp"] == pytest.approx(
         cal.in_sample.values["linux.tcp"])
+
+
+@pytest.mark.parametrize(("table", "key", "message"), [
+    ("fit_lengths = 5", "fit_lengths", "expected a table"),
+    ('[fit_lengths]\n"GET osv_kvm 10" = 5000', "fit_lengths.GET osv_kvm 10",
+     '"TEST PLATFORM -c CLIENTS"'),
+    ('[fit_lengths]\n"GET osv_kvm -c \u00b9" = 5000', "fit_lengths.GET", "-c CLIENTS"),
+    ('[fit_lengths]\n"GET osv_kvm -c 10" = 0', "fit_lengths.GET osv_kvm -c 10",
+     "positive whole number"),
+])
+def test_a_bad_fit_lengths_table_names_the_calibration_file_and_key(tmp_path: Path, table, key,
+                                                                    message):
+    from sim.errors import ConfigError
+
+    path = tmp_path / "cal.toml"
+    path.write_text(f"{table}\n\n[meta]\nfree_parameters = 0\n")
+    with pytest.raises(ConfigError) as e:
+        load_folds(path)
+    assert str(path) in str(e.value) and key in str(e.value) and message in str(e.value)
 
 
 @pytest.mark.parametrize(("fit", "key", "message"), [
@@ -204,6 +246,8 @@ def test_lengthened_fit_runs_are_written_with_the_calibration(synthetic, tmp_pat
     ("requests = 0", "fit.requests", "positive whole number"),
     ("requests = 3000\nprecision = -0.1", "fit.precision", "positive number"),
     ("requests = 3000\nmax_requests = 1.5", "fit.max_requests", "positive whole number"),
+    ("requests = 3000\nmax_requests = 1000", "fit.max_requests", "less than fit.requests"),
+    ("requests = 3000\nprecision = inf", "fit.precision", "positive number"),
 ])
 def test_a_bad_run_length_in_an_experiment_names_its_file_and_key(tmp_path: Path, fit, key,
                                                                   message):
