@@ -11,7 +11,7 @@ connection's) on top of that, again from loopback alone (``NAME-http.toml``). Th
 in-sample fit starts from the priors and from ``--starts``-1 further points drawn around
 them with a fixed seed, and keeps the best, so a refit gives the same numbers. It takes
 minutes (thousands of short simulations; Table 1, whose write rows need long runs, about
-half an hour on two cores); progress is printed.
+half an hour to 40 minutes on two cores); progress is printed.
 """
 
 from __future__ import annotations
