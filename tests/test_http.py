@@ -139,7 +139,10 @@ def test_nginx_logs_nothing_by_default_and_a_datagram_per_request_costs_throughp
     # the harness runs nginx with access_log off; the app file says so
     assert not [s for s in raw()["path"]["route"] if "log" in s]
     quiet, shipping = _rps(raw()), _rps(raw(log="syslog"))
-    assert shipping < 0.97 * quiet  # a few microseconds more per tens-of-microsecond request
+    # a few microseconds more per tens-of-microsecond request: 2.6% fewer requests with
+    # the calibration of 2026-12-02, more before (its price follows the fitted per-message
+    # costs); common random numbers make the difference of the two runs exact
+    assert shipping < 0.99 * quiet
 
 
 @pytest.mark.parametrize("app,platform,log,needle", [
