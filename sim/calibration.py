@@ -409,17 +409,16 @@ def write_calibration(cal: Calibration, base: ParameterSet, path: Path, data_poi
             for name in fold.free:
                 lines.append(f'"{name}" = {fold.values[name]!r}')
             lines.append("")
-    if cal.fit_lengths:
-        lines.append("# requests of the fit runs that fit.requests left noisier than fit.precision")
-        lines.append("[fit_lengths]")
-        for cell, n in cal.fit_lengths.items():
-            lines.append(f"{_toml_value(fit_length_key(cell))} = {n}")
-        lines.append("")
-    if cal.imprecise:
-        lines.append("# fit runs that stay noisier than fit.precision, and why")
-        lines.append("[imprecise_fit_runs]")
-        for cell, why in cal.imprecise.items():
-            lines.append(f"{_toml_value(fit_length_key(cell))} = {_toml_value(why)}")
-        lines.append("")
+    by_cell: tuple[tuple[str, str, dict[Cell, Any]], ...] = (
+        ("fit_lengths", "requests of the fit runs that fit.requests left noisier than "
+         "fit.precision", cal.fit_lengths),
+        ("imprecise_fit_runs", "fit runs that stay noisier than fit.precision, and why",
+         cal.imprecise))
+    for table, comment, entries in by_cell:
+        if entries:
+            lines += [f"# {comment}", f"[{table}]"]
+            lines += [f"{_toml_value(fit_length_key(c))} = {_toml_value(v)}"
+                      for c, v in entries.items()]
+            lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
