@@ -202,6 +202,7 @@ class FitLengths:
 
     lengths: dict[Cell, int]
     imprecise: dict[Cell, str]
+    precision: float  # the relative sd asked for (fit.precision)
 
 
 def fit_lengths(exp: Experiment, base: ParameterSet, points: list[Point],
@@ -248,7 +249,7 @@ def fit_lengths(exp: Experiment, base: ParameterSet, points: list[Point],
                 todo.append(c)
     for c in todo:
         imprecise.setdefault(c, f"{noise[c]:.1%} at {length[c]:,} requests")
-    return FitLengths(lengths, imprecise)
+    return FitLengths(lengths, imprecise, precision)
 
 
 def _longer(length: int, noise: float, precision: float, most: int) -> int:
@@ -329,7 +330,7 @@ def calibrate(exp: Experiment, base: ParameterSet, workers: int = 0, folds: bool
         if lengths:
             say(f"fit runs: {len(lengths)} of {len(set(c for c, _ in points))} cells "
                 f"lengthened to {min(lengths.values()):,}-{max(lengths.values()):,} requests "
-                f"for a relative sd of {float(exp.fit.get('precision', FIT_PRECISION)):.0%}")
+                f"for a relative sd of {chosen.precision:.0%}")
         for (test, platform, clients), why in chosen.imprecise.items():
             say(f"fit run of {test} on {platform} -c {clients} stays imprecise: {why}")
         exp = replace(exp, fit_lengths=lengths)

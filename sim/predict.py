@@ -23,6 +23,7 @@ from sim.runner import RunOptions, run_point
 from sim.scenario import expand_and_resolve, to_model
 
 SEED = 1
+REQUESTS = 20000  # one replication's requests where an experiment names none
 
 
 def cell_scenario(exp: Experiment, cell: Cell, params: ParameterSet, mode: str) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def run_requests(exp: Experiment, cell: Cell, mode: str) -> int:
     if mode == "fit" and cell in exp.fit_lengths:
         n = exp.fit_lengths[cell]
     else:
-        n = int((exp.predict if mode == "predict" else exp.fit).get("requests", 20000))
+        n = int((exp.predict if mode == "predict" else exp.fit).get("requests", REQUESTS))
     return max(n, 20 * cell[2] * exp.pipeline)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from sim.errors import ConfigError, UksimError
 from sim.experiment import Cell, Experiment
 from sim.parameters import ParameterSet, current_parameters, load_calibration, load_parameters
-from sim.predict import predict, run_jobs, run_metrics
+from sim.predict import REQUESTS, predict, run_jobs, run_metrics
 from sim.scenario import read_toml
 from sim.workers import pool_size, worker_pool
 
@@ -244,7 +244,7 @@ def validate(exp: Experiment, calibration: Path, workers: int = 0,
         "per_platform": per_platform,
         "free_parameters": int(folds.meta.get("free_parameters", len(params.free_names))),
         "out_of_sample_runs": ("one replication of the calibration's fit length "
-                               f"({exp.fit.get('requests', 20000)} requests, or the cell's "
+                               f"({exp.fit.get('requests', REQUESTS)} requests, or the cell's "
                                "own in the calibration's [fit_lengths], at least 20 rounds "
                                "of every client; common random numbers), as each refit was "
                                "optimised on" if out_of_sample else None),
